@@ -1,0 +1,87 @@
+"""Celery configuration built from Settings (../shared/reference/celery.md says why)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu import Exchange, Queue
+
+from config.beat import beat_schedule
+from config.settings import Settings, SettingsError
+
+QUEUES = ("ingest", "sync", "reconcile", "maintenance")
+
+# Task modules route to queues by name, so a new task lands on the right workers without edits here.
+TASK_ROUTES = {
+    "tasks.ingest.*": {"queue": "ingest"},
+    "tasks.calendar_sync.*": {"queue": "sync"},
+    "tasks.reconcile.*": {"queue": "reconcile"},
+    "tasks.maintenance.*": {"queue": "maintenance"},
+    "tasks.health.*": {"queue": "maintenance"},
+}
+
+
+def broker_url(settings: Settings) -> str:
+    if not settings.broker_url:
+        raise SettingsError(
+            "invalid setting CALSYNC_BROKER_URL: required (or use `calsync up`, which embeds Redis)"
+        )
+    return settings.broker_url
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    url = broker_url(settings)
+    transport: dict[str, Any] = {}
+    if url.startswith(("redis", "rediss")):
+        transport = {
+            # Above task_time_limit and every countdown: otherwise Redis redelivers tasks that are
+            # still waiting or running, and they run twice.
+            "visibility_timeout": settings.broker_visibility_timeout,
+            "unacked_restore_interval": 10,
+            "unacked_restore_throttle": 1,
+            "socket_timeout": 30,
+            "socket_connect_timeout": 5,
+            "health_check_interval": 25,
+            "max_retries": 3,
+        }
+        if settings.broker_key_prefix:
+            transport["global_keyprefix"] = settings.broker_key_prefix
+    backend = settings.result_backend_url or (url if url.startswith("redis") else None)
+    exchange = Exchange("calsync", type="direct")
+    return {
+        "broker_url": url,
+        "result_backend": backend,
+        "result_expires": 24 * 3600,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": transport,
+        "visibility_timeout": settings.broker_visibility_timeout,
+        "broker_pool_acquire_timeout": 5,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "timezone": "UTC",
+        "enable_utc": True,
+        "task_queues": [Queue(name, exchange, routing_key=name) for name in QUEUES],
+        "task_default_queue": "sync",
+        "task_default_exchange": "calsync",
+        "task_default_routing_key": "sync",
+        "task_routes": TASK_ROUTES,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_time_limit": settings.task_time_limit,
+        "task_soft_time_limit": max(settings.task_time_limit - 60, settings.task_time_limit // 2),
+        "worker_eta_task_limit": 1000,
+        "worker_soft_shutdown_timeout": 30,
+        "worker_enable_soft_shutdown_on_idle": True,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_track_started": True,
+        "worker_hijack_root_logger": False,
+        "worker_redirect_stdouts": False,
+        "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
+        "beat_schedule": beat_schedule(settings),
+        # Lets `celery inspect ping -d celerybeat@host` prove beat is alive.
+        "beat_enable_remote_control": True,
+    }

@@ -1,0 +1,176 @@
+"""The one place calsync reads its configuration: `CALSYNC_*` environment variables and `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from cryptography.fernet import Fernet
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+ENV_PREFIX = "CALSYNC_"
+SUPPORTED_DATABASES = ("sqlite", "postgresql")
+SUPPORTED_BROKERS = ("redis", "rediss", "redis+socket", "amqp", "pyamqp", "memory")
+
+
+class SettingsError(Exception):
+    """A configuration value is unusable; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """Every setting calsync has. Unset URLs fall back to the embedded single-machine defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Where `calsync up` keeps its SQLite file, embedded Redis and generated local secrets.
+    data_dir: Path = Path(".calsync")
+    database_url: str | None = None
+    broker_url: str | None = None
+    result_backend_url: str | None = None
+    # Prefix for every broker key, so several deployments (or test runs) can share one Redis.
+    broker_key_prefix: str = ""
+
+    # Fernet keys, comma separated; the first encrypts, all decrypt (rotation).
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+
+    public_base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=1, le=65535)
+
+    flower_host: str = "127.0.0.1"
+    flower_port: int = Field(5555, ge=1, le=65535)
+    flower_basic_auth: SecretStr | None = None  # "user:password"
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    worker_concurrency: int = Field(2, ge=1, le=64)
+    # Redis redelivers an unacked message after this many seconds; it must stay above any
+    # countdown or retry delay the code uses and above the task time limit.
+    broker_visibility_timeout: int = Field(3600, ge=60)
+    task_time_limit: int = Field(900, ge=10)
+    max_retry_delay: int = Field(600, ge=1)
+
+    # Periodic work (seconds).
+    dispatch_interval: int = Field(60, ge=5)
+    reconcile_interval: int = Field(6 * 3600, ge=60)
+    caldav_poll_interval: int = Field(120, ge=10)
+    sync_window_past_days: int = Field(30, ge=0)
+    sync_window_future_days: int = Field(365, ge=1)
+
+    # Wix app.
+    wix_app_id: str = ""
+    wix_app_secret: SecretStr = SecretStr("")
+    wix_public_key: SecretStr = SecretStr("")
+    wix_api_base_url: AnyHttpUrl = AnyHttpUrl("https://www.wixapis.com")
+
+    # Google OAuth client and API endpoints.
+    google_client_id: str = ""
+    google_client_secret: SecretStr = SecretStr("")
+    google_auth_url: AnyHttpUrl = AnyHttpUrl("https://accounts.google.com/o/oauth2/v2/auth")
+    google_token_url: AnyHttpUrl = AnyHttpUrl("https://oauth2.googleapis.com/token")
+    google_api_base_url: AnyHttpUrl = AnyHttpUrl("https://www.googleapis.com/calendar/v3/")
+
+    # Microsoft identity platform and Graph.
+    microsoft_client_id: str = ""
+    microsoft_client_secret: SecretStr = SecretStr("")
+    microsoft_authority_url: AnyHttpUrl = AnyHttpUrl("https://login.microsoftonline.com/common")
+    microsoft_graph_base_url: AnyHttpUrl = AnyHttpUrl("https://graph.microsoft.com/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "not a database URL (expected e.g. postgresql://user@host/db)"
+            ) from None
+        if url.get_backend_name() not in SUPPORTED_DATABASES:
+            raise ValueError(f"unsupported database {url.get_backend_name()!r}")
+        return value
+
+    @field_validator("broker_url", "result_backend_url")
+    @classmethod
+    def _broker_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in SUPPORTED_BROKERS:
+            raise ValueError("not a broker URL (expected e.g. redis://host:6379/0)")
+        return value
+
+    @field_validator("encryption_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _valid_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        for position, key in enumerate(keys, start=1):
+            try:
+                Fernet(key.get_secret_value().encode())
+            except ValueError:
+                raise ValueError(
+                    f"key #{position} is not a Fernet key (32 url-safe base64-encoded bytes)"
+                ) from None
+        return keys
+
+    @field_validator("flower_basic_auth")
+    @classmethod
+    def _basic_auth(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and ":" not in value.get_secret_value():
+            raise ValueError("expected user:password")
+        return value
+
+    # Derived values used by several processes.
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        return self.broker_url is None
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'calsync.db').resolve()}"
+
+    def webhook_url(self, provider: str) -> str:
+        return f"{str(self.public_base_url).rstrip('/')}/webhooks/{provider}"
+
+
+def describe_error(error: ValidationError) -> str:
+    """One line naming the first bad variable, e.g. `CALSYNC_DATABASE_URL: not a database URL`."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"] if not isinstance(part, int))
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"invalid setting {ENV_PREFIX}{field.upper()}: {message}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning a validation error into a SettingsError with one clear line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(describe_error(error)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

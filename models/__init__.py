@@ -1,0 +1,43 @@
+"""SQLAlchemy models, the database session and Alembic migrations."""
+
+from models.base import Base
+from models.calendar import ExternalCalendar
+from models.channel import PushChannel
+from models.conflict import Conflict
+from models.connection import Connection
+from models.enums import (
+    ChannelStatus,
+    ConflictStatus,
+    ConnectionStatus,
+    ErrorReason,
+    InboxStatus,
+    Provider,
+    RunStatus,
+    Side,
+    TenantStatus,
+)
+from models.inbox import InboxItem
+from models.link import Link
+from models.sync_run import SyncRun
+from models.tenant import Tenant
+
+__all__ = [
+    "Base",
+    "ChannelStatus",
+    "Conflict",
+    "ConflictStatus",
+    "Connection",
+    "ConnectionStatus",
+    "ErrorReason",
+    "ExternalCalendar",
+    "InboxItem",
+    "InboxStatus",
+    "Link",
+    "Provider",
+    "PushChannel",
+    "RunStatus",
+    "Side",
+    "SyncRun",
+    "Tenant",
+    "TenantStatus",
+]

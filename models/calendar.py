@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, Timestamps, new_id
+from models.types import UTCDateTime
+
+
+class ExternalCalendar(Timestamps, Base):
+    """One calendar of a connection's account, with its incremental-sync cursor."""
+
+    __tablename__ = "external_calendars"
+    __table_args__ = (UniqueConstraint("connection_id", "remote_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    connection_id: Mapped[str] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
+    remote_id: Mapped[str] = mapped_column(String(1024))  # calendar id, href or Graph id
+    name: Mapped[str | None] = mapped_column(String(500))
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    read_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    import_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    export_target: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Sync token, delta link or sync-collection token; advanced only when a run completes.
+    cursor: Mapped[str | None] = mapped_column(Text)
+    cursor_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

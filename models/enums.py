@@ -1,0 +1,66 @@
+"""Domain enums; values are the strings Wix's External Calendars API uses where it has one."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import Enum
+
+
+class Provider(StrEnum):
+    GOOGLE = "google"
+    MICROSOFT = "microsoft"
+    APPLE = "apple"
+    CALDAV = "caldav"
+
+
+class TenantStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    DISABLED = "DISABLED"
+
+
+class ConnectionStatus(StrEnum):
+    CONNECTED = "CONNECTED"
+    SYNC_IN_PROGRESS = "SYNC_IN_PROGRESS"
+    SYNCED = "SYNCED"
+    DISCONNECTED = "DISCONNECTED"
+    ERROR = "ERROR"
+
+
+class ErrorReason(StrEnum):
+    TOKEN_REVOKED = "TOKEN_REVOKED"
+    EXTERNAL_CALENDAR_CREATION_FAILED = "EXTERNAL_CALENDAR_CREATION_FAILED"
+    EXTERNAL_CALENDAR_DELETED = "EXTERNAL_CALENDAR_DELETED"
+
+
+class Side(StrEnum):
+    WIX = "wix"
+    EXTERNAL = "external"
+
+
+class ChannelStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    STOPPED = "STOPPED"
+
+
+class InboxStatus(StrEnum):
+    RECEIVED = "RECEIVED"  # committed, not yet handed to the broker
+    ENQUEUED = "ENQUEUED"
+    DONE = "DONE"
+    DEAD = "DEAD"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+class ConflictStatus(StrEnum):
+    OPEN = "OPEN"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+
+
+def db_enum(enum: type[StrEnum]) -> Enum:
+    """Stored as plain strings: adding a value never needs an ALTER TYPE."""
+    return Enum(enum, native_enum=False, length=40, values_callable=lambda e: [m.value for m in e])

@@ -1,0 +1,59 @@
+"""Run an ASGI app on a loopback port in a background thread.
+
+Tests, benchmarks and `calsync demo` start the sandboxes (and calsync's own API) this way so
+that the real client libraries talk to them over real HTTP.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+
+@dataclass
+class ServedApp:
+    """An app being served on 127.0.0.1; `base_url` has no trailing slash."""
+
+    host: str
+    port: int
+    server: uvicorn.Server
+    thread: threading.Thread = field(repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+    def __enter__(self) -> ServedApp:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> ServedApp:
+    """Serve `app` on `host:port` (0 picks a free port) and return once it accepts connections."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name=f"serve:{bound_port}", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"server on {host}:{bound_port} did not start")
+        time.sleep(0.01)
+    return ServedApp(host=host, port=bound_port, server=server, thread=thread)

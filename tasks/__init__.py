@@ -1,0 +1,3 @@
+"""Celery tasks: thin glue that loads state, calls sync/ and providers/, and saves the result."""
+
+TASK_MODULES = ["tasks.health"]

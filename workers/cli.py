@@ -1,0 +1,169 @@
+"""The `calsync` command: run the service (whole or one process), manage the database and keys."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from typing import NoReturn
+
+import click
+from sqlalchemy.exc import OperationalError
+
+from config import SettingsError, get_settings
+from config.logging import configure_logging
+from models.crypto import EncryptionKeyError, new_key
+
+QUEUES = "ingest,sync,reconcile,maintenance"
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"calsync: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+def cli() -> None:
+    """calsync keeps Wix Bookings and external calendars in two-way sync."""
+
+
+@cli.command()
+def up() -> None:
+    """Run API, worker, beat and Flower (and, if unset, SQLite and Redis) on this machine."""
+    from workers import up as whole
+
+    settings = get_settings()
+    configure_logging(settings.log_level, "text")
+    whole.run(settings)
+
+
+@cli.command()
+def api() -> None:
+    """Run the HTTP API."""
+    import uvicorn
+
+    from api.app import create_app
+    from workers.celery_app import create_celery
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    create_celery(settings)  # the API enqueues through this app
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
+                log_config=None, access_log=False)  # fmt: skip
+
+
+@cli.command()
+@click.option("--queues", "-Q", default=QUEUES, show_default=True)
+@click.option("--concurrency", "-c", type=int, default=None, help="Default: worker_concurrency")
+@click.option("--name", "-n", default="worker@%h", show_default=True)
+def worker(queues: str, concurrency: int | None, name: str) -> None:
+    """Run a Celery worker."""
+    from workers.celery_app import create_celery
+
+    settings = get_settings()
+    app = create_celery(settings)
+    app.worker_main([
+        "worker", "--loglevel", settings.log_level, "-Q", queues, "-n", name, "-E",
+        "-c", str(concurrency or settings.worker_concurrency),
+    ])  # fmt: skip
+
+
+@cli.command()
+def beat() -> None:
+    """Run Celery beat. Exactly one may run."""
+    from workers.celery_app import create_celery
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    create_celery(settings).start(["beat", "--loglevel", settings.log_level])
+
+
+@cli.command()
+def flower() -> None:
+    """Run Flower behind basic auth."""
+    from workers.celery_app import create_celery
+
+    settings = get_settings()
+    if settings.flower_basic_auth is None:
+        fail("invalid setting CALSYNC_FLOWER_BASIC_AUTH: required (user:password)")
+    import os
+
+    # Flower reads its login from the environment, which keeps it out of `ps` output.
+    os.environ["FLOWER_BASIC_AUTH"] = settings.flower_basic_auth.get_secret_value()
+    create_celery(settings).start([
+        "flower", f"--address={settings.flower_host}",
+        f"--port={settings.flower_port}", "--purge_offline_workers=60",
+    ])  # fmt: skip
+
+
+@cli.command()
+@click.option("--timeout", default=10.0, show_default=True)
+def check(timeout: float) -> None:
+    """Send a task through the broker and wait for a worker to answer it."""
+    from tasks.health import ping
+    from workers.celery_app import create_celery
+
+    create_celery(get_settings())
+    token = uuid.uuid4().hex
+    reply = ping.apply_async(args=[token]).get(timeout=timeout)
+    if reply.get("token") != token:
+        fail("worker answered with the wrong token")
+    click.echo(f"worker {reply['host']} answered")
+
+
+@cli.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    from models.migrate import upgrade
+
+    upgrade(get_settings().resolved_database_url(), revision)
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    from models.migrate import downgrade
+
+    downgrade(get_settings().resolved_database_url(), revision)
+
+
+@db.command("current")
+def db_current() -> None:
+    from models.migrate import current_revision
+
+    click.echo(current_revision(get_settings().resolved_database_url()) or "empty")
+
+
+@cli.group()
+def keys() -> None:
+    """Encryption keys for secrets at rest."""
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Print a new key. Put it first in CALSYNC_ENCRYPTION_KEYS, keep the old ones after it."""
+    click.echo(new_key())
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every stored secret under the first key, so old keys can be retired."""
+    from models.rotation import rotate_secrets
+
+    count = rotate_secrets()
+    click.echo(f"re-encrypted {count} values")
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except SettingsError as error:
+        fail(str(error))
+    except EncryptionKeyError as error:
+        fail(str(error))
+    except OperationalError as error:
+        fail(f"cannot reach the database: {str(error.orig).strip().splitlines()[0]}")

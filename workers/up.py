@@ -1,0 +1,128 @@
+"""`calsync up`: the whole service on one machine in one supervised process group."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import redis
+
+from config import Settings, load_settings
+from models.migrate import upgrade
+from workers.embedded import free_port, local_secrets, redis_command
+from workers.supervisor import Supervisor
+
+ROLES = ("api", "worker", "beat", "flower")
+
+
+def child_env(settings: Settings, overrides: dict[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(overrides)
+    env["CALSYNC_DATA_DIR"] = str(settings.data_dir.resolve())
+    env["CALSYNC_DATABASE_URL"] = settings.resolved_database_url()
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def wait_for_redis(url: str, timeout: float = 15.0) -> None:
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.ping()
+            return
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"embedded Redis did not answer on {url}") from None
+            time.sleep(0.1)
+
+
+def run(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    overrides: dict[str, str] = {}
+    if not settings.encryption_keys or settings.flower_basic_auth is None:
+        generated = local_secrets(settings.data_dir)
+        if not settings.encryption_keys:
+            overrides["CALSYNC_ENCRYPTION_KEYS"] = generated["CALSYNC_ENCRYPTION_KEYS"]
+        if settings.flower_basic_auth is None:
+            overrides["CALSYNC_FLOWER_BASIC_AUTH"] = generated["CALSYNC_FLOWER_BASIC_AUTH"]
+    supervisor = Supervisor()
+    supervisor.install_signal_handlers()
+    try:
+        final = _start_children(settings, supervisor, overrides)
+    except BaseException:
+        supervisor.stop_all()
+        raise
+    supervisor.run(on_tick=_ReadinessAnnouncer(final).check)
+
+
+def _start_children(
+    settings: Settings, supervisor: Supervisor, overrides: dict[str, str]
+) -> Settings:
+    if settings.uses_embedded_broker:
+        port = free_port(6380)
+        overrides["CALSYNC_BROKER_URL"] = f"redis://127.0.0.1:{port}/0"
+        supervisor.add(
+            "redis", redis_command(port, settings.data_dir), dict(os.environ), stops_last=True
+        )
+        wait_for_redis(overrides["CALSYNC_BROKER_URL"])
+    # Validate the final settings the children will see before starting any of them.
+    env = child_env(settings, overrides)
+    final = load_settings(**_settings_overrides(overrides, settings))
+    upgrade(final.resolved_database_url())
+    for role in ROLES:
+        supervisor.add(role, [sys.executable, "-m", "workers", role], env)
+    _announce(final)
+    return final
+
+
+def _settings_overrides(overrides: dict[str, str], settings: Settings) -> dict[str, object]:
+    values: dict[str, object] = {"database_url": settings.resolved_database_url()}
+    for name, value in overrides.items():
+        values[name.removeprefix("CALSYNC_").lower()] = value
+    return values
+
+
+def _announce(settings: Settings) -> None:
+    user = (settings.flower_basic_auth.get_secret_value().split(":", 1)[0]
+            if settings.flower_basic_auth else "-")  # fmt: skip
+    secrets_file = Path(settings.data_dir) / "secrets.env"
+    lines = [
+        f"calsync API     http://{settings.api_host}:{settings.api_port}  (/readyz, /docs)",
+        f"Flower          http://{settings.flower_host}:{settings.flower_port}  (user {user}"
+        + (f", password in {secrets_file})" if secrets_file.exists() else ")"),
+        f"database        {_redact(settings.resolved_database_url())}",
+        f"broker          {_redact(settings.broker_url or '')}",
+        "Ctrl-C stops everything.",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _redact(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + sep + rest
+
+
+class _ReadinessAnnouncer:
+    """Prints one line when /readyz first answers 200, so a newcomer knows it is up."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.url = f"http://{settings.api_host}:{settings.api_port}/readyz"
+        self.started = time.monotonic()
+        self.done = False
+
+    def check(self) -> None:
+        if self.done:
+            return
+        try:
+            ready = httpx.get(self.url, timeout=0.5).status_code == 200
+        except httpx.HTTPError:
+            return
+        if ready:
+            self.done = True
+            print(f"ready in {time.monotonic() - self.started:.1f}s", flush=True)
