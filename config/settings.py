@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     # Wix app.
     wix_app_id: str = ""
     wix_app_secret: SecretStr = SecretStr("")
-    wix_public_key: SecretStr = SecretStr("")
+    wix_public_key: str = ""  # PEM; verifies the RS256 webhook JWTs
     wix_api_base_url: AnyHttpUrl = AnyHttpUrl("https://www.wixapis.com")
 
     # Google OAuth client and API endpoints.

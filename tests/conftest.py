@@ -1,0 +1,102 @@
+"""Session-wide real services (PostgreSQL, Redis) and per-test settings pointing at them."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness import services
+from sqlalchemy import Engine, text
+
+from config import Settings, load_settings
+from models import Base
+from models.crypto import keyring, new_key
+from models.db import engine_for
+from models.migrate import upgrade
+
+# Set to 1 to prove the suite also runs on private throwaway instances.
+FORCE_PRIVATE = os.environ.get("CALSYNC_TEST_PRIVATE_SERVICES") == "1"
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    service = services.postgres(FORCE_PRIVATE)
+    yield service.url
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    service = services.redis_service(FORCE_PRIVATE)
+    yield service.url
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url(postgres_server: str) -> Iterator[str]:
+    """A database of our own on the server, migrated to head, dropped at the end."""
+    name = f"calsync_test_{RUN_ID}"
+    url = services.create_database(postgres_server, name)
+    upgrade(url)
+    yield url
+    engine_for(url).dispose()
+    services.drop_database(postgres_server, name)
+
+
+@pytest.fixture(scope="session")
+def session_key() -> str:
+    return new_key()
+
+
+@pytest.fixture(autouse=True)
+def _keys(session_key: str) -> None:
+    keyring.use([session_key])
+
+
+@pytest.fixture
+def settings(tmp_path: Path, pg_url: str, redis_server: str, session_key: str) -> Settings:
+    return load_settings(
+        data_dir=tmp_path / "data",
+        database_url=pg_url,
+        broker_url=f"{redis_server}/0",
+        broker_key_prefix=f"calsync-test-{RUN_ID}:",
+        encryption_keys=session_key,
+        flower_basic_auth="admin:test-password",
+        log_format="text",
+    )
+
+
+@pytest.fixture
+def engine(pg_url: str) -> Iterator[Engine]:
+    """The test database, emptied after each test that uses it."""
+    engine = engine_for(pg_url)
+    yield engine
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as db:
+        db.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment a subprocess needs to see the same settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALSYNC_")}
+    values = {
+        "DATA_DIR": str(settings.data_dir),
+        "DATABASE_URL": settings.resolved_database_url(),
+        "BROKER_URL": settings.broker_url or "",
+        "BROKER_KEY_PREFIX": settings.broker_key_prefix,
+        "ENCRYPTION_KEYS": ",".join(k.get_secret_value() for k in settings.encryption_keys),
+        "LOG_FORMAT": settings.log_format,
+    }
+    if settings.flower_basic_auth:
+        values["FLOWER_BASIC_AUTH"] = settings.flower_basic_auth.get_secret_value()
+    env.update({f"CALSYNC_{name}": value for name, value in values.items()})
+    return env
+
+
+@pytest.fixture
+def env(settings: Settings) -> dict[str, str]:
+    return settings_env(settings)

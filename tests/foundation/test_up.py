@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from harness.processes import alive, descendants, start, stop, wait_until
+
+from workers.embedded import free_port
+
+
+def status(url: str, auth: tuple[str, str] | None = None) -> int:
+    try:
+        return httpx.get(url, auth=auth, timeout=2).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+def api_pid(pids: set[int]) -> int:
+    for pid in pids:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if command[-2:] == [b"api", b""] or command[-1:] == [b"api"]:
+            return pid
+    raise AssertionError("no api child found")
+
+
+def test_calsync_up_runs_everything_restarts_children_and_stops_cleanly(tmp_path: Path) -> None:
+    api_port, flower_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALSYNC_")}
+    env |= {"CALSYNC_API_PORT": str(api_port), "CALSYNC_FLOWER_PORT": str(flower_port)}
+    up = subprocess.Popen(
+        [sys.executable, "-m", "workers", "up"], cwd=tmp_path, env=env,
+        stdout=(tmp_path / "up.log").open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    log = lambda: (tmp_path / "up.log").read_text(errors="replace")[-4000:]  # noqa: E731
+    try:
+        wait_until(lambda: status(f"http://127.0.0.1:{api_port}/readyz") == 200, 60, "readyz")
+        secrets = dict(
+            line.split("=", 1) for line in (tmp_path / ".calsync/secrets.env").read_text().split()
+        )
+        user, password = secrets["CALSYNC_FLOWER_BASIC_AUTH"].split(":", 1)
+        flower = f"http://127.0.0.1:{flower_port}/"
+        wait_until(lambda: status(flower, (user, password)) == 200, 60, "flower")
+        assert status(flower) == 401
+        assert status(flower, (user, "wrong")) == 401
+        assert (tmp_path / ".calsync/calsync.db").exists()
+
+        # A task goes through the embedded Redis to the worker.
+        broker = next(word for word in log().split() if word.startswith("redis://127.0.0.1"))
+        check_env = env | {
+            "CALSYNC_BROKER_URL": broker,
+            "CALSYNC_DATA_DIR": str(tmp_path / ".calsync"),
+        }
+        checked = start(["check", "--timeout", "30"], check_env, tmp_path / "check.log")
+        assert checked.wait(60) == 0, (tmp_path / "check.log").read_text()
+
+        # A child that dies is started again.
+        children = descendants(up.pid)
+        os.kill(api_pid(children), signal.SIGKILL)
+        wait_until(lambda: status(f"http://127.0.0.1:{api_port}/healthz") == 0, 10, "api down")
+        wait_until(lambda: status(f"http://127.0.0.1:{api_port}/readyz") == 200, 60, "api back")
+        everything = descendants(up.pid)
+    except BaseException:
+        print(log())
+        stop(up)
+        raise
+    up.send_signal(signal.SIGTERM)
+    assert up.wait(60) == 0, log()
+    wait_until(lambda: not any(alive(pid) for pid in everything), 10, "children to exit")
