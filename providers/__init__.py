@@ -1,0 +1,1 @@
+"""One module per calendar system behind the interface in providers/base.py."""
