@@ -29,6 +29,23 @@ def broker_url(settings: Settings) -> str:
     return settings.broker_url
 
 
+def beat_scheduler(settings: Settings) -> dict[str, Any]:
+    """RedBeat keeps the schedule in Redis behind a leader lock, so a standby beat never fires
+    twice; without Redis, the file scheduler (then run exactly one beat)."""
+    try:
+        redis_url = settings.coordination_redis_url()
+    except SettingsError:
+        return {"beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule")}
+    return {
+        "beat_scheduler": "redbeat.RedBeatScheduler",
+        "redbeat_redis_url": redis_url,
+        "redbeat_key_prefix": f"{settings.broker_key_prefix}redbeat",
+        # A standby takes over within lock_timeout once the leader is gone.
+        "beat_max_loop_interval": 15,
+        "redbeat_lock_timeout": 60,
+    }
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     url = broker_url(settings)
     transport: dict[str, Any] = {}
@@ -80,7 +97,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_track_started": True,
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
-        "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
+        **beat_scheduler(settings),
         "beat_schedule": beat_schedule(settings),
         # Lets `celery inspect ping -d celerybeat@host` prove beat is alive.
         "beat_enable_remote_control": True,

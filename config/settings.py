@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     result_backend_url: str | None = None
     # Prefix for every broker key, so several deployments (or test runs) can share one Redis.
     broker_key_prefix: str = ""
+    # Redis for locks, rate-limit buckets and the beat leader lock; defaults to a Redis broker.
+    redis_url: str | None = None
 
     # Fernet keys, comma separated; the first encrypts, all decrypt (rotation).
     encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
@@ -104,6 +106,13 @@ class Settings(BaseSettings):
             raise ValueError(f"unsupported database {url.get_backend_name()!r}")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("not a Redis URL (expected e.g. redis://host:6379/0)")
+        return value
+
     @field_validator("broker_url", "result_backend_url")
     @classmethod
     def _broker_url(cls, value: str | None) -> str | None:
@@ -150,6 +159,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'calsync.db').resolve()}"
+
+    def coordination_redis_url(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        if self.broker_url and self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        raise SettingsError(
+            "invalid setting CALSYNC_REDIS_URL: required when the broker is not Redis"
+        )
 
     def webhook_url(self, provider: str) -> str:
         return f"{str(self.public_base_url).rstrip('/')}/webhooks/{provider}"

@@ -33,3 +33,17 @@ def test_every_task_is_routed_to_a_declared_queue(settings: Settings) -> None:
         route = app.amqp.router.route({}, name)
         assert route["queue"].name in declared, name
     assert app.amqp.router.route({}, "tasks.health.ping")["queue"].name == "maintenance"
+
+
+def test_beat_uses_a_leader_lock_when_redis_is_there(settings: Settings) -> None:
+    conf = create_celery(settings).conf
+    assert conf.beat_scheduler == "redbeat.RedBeatScheduler"
+    assert conf.redbeat_redis_url == settings.broker_url
+    assert conf.redbeat_lock_timeout < 5 * 60  # a standby takes over within minutes
+
+
+def test_without_redis_beat_falls_back_to_its_schedule_file(settings: Settings) -> None:
+    amqp = settings.model_copy(update={"broker_url": "amqp://guest:guest@127.0.0.1:5672//"})
+    conf = create_celery(amqp).conf
+    assert conf.beat_scheduler != "redbeat.RedBeatScheduler"
+    assert conf.beat_schedule_filename.startswith(str(settings.data_dir))

@@ -1,0 +1,85 @@
+"""One writer per calendar, and coalescing of the notifications that arrive meanwhile.
+
+Three Redis keys per calendar:
+- `lock`   held by the running sync, with an owner token and a timeout (a crashed worker's lock
+           expires);
+- `dirty`  set by a sync that found the lock taken: the holder runs once more before letting go;
+- `queued` set when a sync task is enqueued and cleared when one starts, so a burst of webhooks
+           enqueues one task, not hundreds.
+Acquire-or-mark-dirty and release-or-report-dirty are single Lua scripts, so no notification can
+slip between the holder's last check and its release.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import redis
+
+ACQUIRE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
+return 0
+"""
+
+RELEASE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local dirty = redis.call('GET', KEYS[2])
+redis.call('DEL', KEYS[2])
+if dirty then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+redis.call('DEL', KEYS[1])
+return 0
+"""
+
+EXTEND = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+"""
+
+
+class LockLost(RuntimeError):
+    """The lock expired and someone else may be writing: stop before the next write."""
+
+
+class CalendarGate:
+    def __init__(self, client: redis.Redis, prefix: str = "", lock_seconds: int = 600) -> None:
+        self.client = client
+        self.prefix = f"{prefix}calsync:calendar:"
+        self.lock_ms = lock_seconds * 1000
+        self._acquire = client.register_script(ACQUIRE)
+        self._release = client.register_script(RELEASE)
+        self._extend = client.register_script(EXTEND)
+
+    def _keys(self, calendar_id: str) -> tuple[str, str, str]:
+        base = f"{self.prefix}{calendar_id}"
+        return f"{base}:lock", f"{base}:dirty", f"{base}:queued"
+
+    def mark_queued(self, calendar_id: str, seconds: int = 60) -> bool:
+        """True if no sync task was waiting already (so the caller should enqueue one)."""
+        return bool(self.client.set(self._keys(calendar_id)[2], "1", nx=True, ex=seconds))
+
+    def clear_queued(self, calendar_id: str) -> None:
+        self.client.delete(self._keys(calendar_id)[2])
+
+    def acquire(self, calendar_id: str) -> str | None:
+        """The owner token, or None after marking the calendar dirty for the current holder."""
+        token = secrets.token_hex(16)
+        lock, dirty, _ = self._keys(calendar_id)
+        won = self._acquire(keys=[lock, dirty], args=[token, self.lock_ms, self.lock_ms])
+        return token if won == 1 else None
+
+    def release(self, calendar_id: str, token: str) -> bool:
+        """Release, unless changes arrived meanwhile: then keep the lock and return True, and the
+        caller runs once more (exactly one follow-up however many notifications came)."""
+        lock, dirty, _ = self._keys(calendar_id)
+        result = self._release(keys=[lock, dirty], args=[token, self.lock_ms])
+        if result == -1:
+            raise LockLost(calendar_id)
+        return bool(result == 1)
+
+    def extend(self, calendar_id: str, token: str) -> None:
+        if not self._extend(keys=[self._keys(calendar_id)[0]], args=[token, self.lock_ms]):
+            raise LockLost(calendar_id)
