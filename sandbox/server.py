@@ -23,13 +23,18 @@ class ServedApp:
     port: int
     server: uvicorn.Server
     thread: threading.Thread = field(repr=False)
+    scheme: str = "http"
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def stop(self, timeout: float = 10.0) -> None:
         self.server.should_exit = True
+        if self.scheme == "https":
+            # An idle TLS keep-alive connection would hold a graceful shutdown for ~10 s while
+            # waiting for the client's close_notify; a test server need not wait for it.
+            self.server.force_exit = True
         self.thread.join(timeout)
 
     def __enter__(self) -> ServedApp:
@@ -39,15 +44,25 @@ class ServedApp:
         self.stop()
 
 
-def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> ServedApp:
-    """Serve `app` on `host:port` (0 picks a free port) and return once it accepts connections."""
+def serve_in_thread(
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+) -> ServedApp:
+    """Serve `app` on `host:port` (0 picks a free port) and return once it accepts connections.
+    With a certificate and key it serves HTTPS."""
     # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets created that way, and
     # without it every request stalls ~40 ms on Nagle plus delayed ACK.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", access_log=False,
+        ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
+    )  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name=f"serve:{bound_port}", daemon=True
@@ -58,4 +73,5 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> ServedA
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError(f"server on {host}:{bound_port} did not start")
         time.sleep(0.01)
-    return ServedApp(host=host, port=bound_port, server=server, thread=thread)
+    scheme = "https" if ssl_certfile else "http"
+    return ServedApp(host=host, port=bound_port, server=server, thread=thread, scheme=scheme)
