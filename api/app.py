@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import health, metrics
+from api import health, metrics, webhooks
 from config import Settings, get_settings
 from models.db import engine_for
 
@@ -22,4 +22,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.middleware("http")(app.state.metrics.middleware)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(webhooks.router)
     return app

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from config.settings import Settings
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Entries are added by the features that need them (dispatcher, renewals, sweeps)."""
-    return {}
+    def every(seconds: float, task: str) -> dict[str, Any]:
+        # `expires`: a backlog of identical periodic tasks is worth one run, not many.
+        return {
+            "task": task,
+            "schedule": timedelta(seconds=seconds),
+            "options": {"expires": seconds},
+        }
+
+    return {
+        "dispatch": every(settings.dispatch_interval, "tasks.maintenance.dispatch"),
+        "sweep-inbox": every(max(10, settings.inbox_sweep_after), "tasks.maintenance.sweep_inbox"),
+        "prune": every(3600, "tasks.maintenance.prune"),
+    }

@@ -13,6 +13,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -61,9 +62,27 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(2, ge=1, le=64)
     # Redis redelivers an unacked message after this many seconds; it must stay above any
     # countdown or retry delay the code uses and above the task time limit.
-    broker_visibility_timeout: int = Field(3600, ge=60)
+    broker_visibility_timeout: int = Field(3600, ge=5)
     task_time_limit: int = Field(900, ge=10)
     max_retry_delay: int = Field(600, ge=1)
+
+    # One writer per calendar: the lock expires this long after the last sign of life, so a
+    # killed worker's calendar is free again soon.
+    calendar_lock_seconds: int = Field(60, ge=5)
+    # A sync waits until notifications pause this long (bursts, echoes of our own writes), so
+    # one run reads them all; but it never holds a change back longer than the max wait.
+    notification_debounce_seconds: float = Field(0.3, ge=0, le=30)
+    notification_max_wait_seconds: float = Field(5.0, ge=0, le=300)
+    # A change failing this many runs in a row is parked as a dead letter.
+    dead_letter_after: int = Field(5, ge=1)
+    # Requests per second allowed per provider account (a token bucket shared by all workers).
+    google_requests_per_second: float = Field(5.0, gt=0)
+    microsoft_requests_per_second: float = Field(4.0, gt=0)
+    caldav_requests_per_second: float = Field(5.0, gt=0)
+    wix_requests_per_second: float = Field(20.0, gt=0)
+    local_requests_per_second: float = Field(500.0, gt=0)
+    # The local calendar store (sandbox/store) that stands in for Wix in tests, demo and bench.
+    wix_local_store_url: str | None = None
 
     # Periodic work (seconds).
     dispatch_interval: int = Field(60, ge=5)
@@ -71,6 +90,10 @@ class Settings(BaseSettings):
     caldav_poll_interval: int = Field(120, ge=10)
     sync_window_past_days: int = Field(30, ge=0)
     sync_window_future_days: int = Field(365, ge=1)
+    channel_renew_before: int = Field(24 * 3600, ge=60)
+    inbox_sweep_after: int = Field(30, ge=5)
+    inbox_retention_days: int = Field(7, ge=1)
+    sync_run_retention_days: int = Field(30, ge=1)
 
     # Wix app.
     wix_app_id: str = ""
@@ -149,6 +172,15 @@ class Settings(BaseSettings):
             raise ValueError("expected user:password")
         return value
 
+    @model_validator(mode="after")
+    def _visibility_above_waits(self) -> Settings:
+        if self.broker_visibility_timeout <= self.task_time_limit + self.max_retry_delay:
+            raise ValueError(
+                "broker_visibility_timeout: must exceed task_time_limit + max_retry_delay, "
+                "or waiting and running tasks are delivered twice"
+            )
+        return self
+
     # Derived values used by several processes.
 
     @property
@@ -178,6 +210,8 @@ def describe_error(error: ValidationError) -> str:
     first = error.errors()[0]
     field = ".".join(str(part) for part in first["loc"] if not isinstance(part, int))
     message = str(first["msg"]).removeprefix("Value error, ")
+    if not field:  # a check across fields names its variable first: "name: message"
+        field, _, message = message.partition(": ")
     return f"invalid setting {ENV_PREFIX}{field.upper()}: {message}"
 
 

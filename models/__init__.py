@@ -5,10 +5,12 @@ from models.calendar import ExternalCalendar
 from models.channel import PushChannel
 from models.conflict import Conflict
 from models.connection import Connection
+from models.dead_letter import DeadLetter
 from models.enums import (
     ChannelStatus,
     ConflictStatus,
     ConnectionStatus,
+    DeadLetterStatus,
     ErrorReason,
     InboxStatus,
     Provider,
@@ -28,6 +30,8 @@ __all__ = [
     "ConflictStatus",
     "Connection",
     "ConnectionStatus",
+    "DeadLetter",
+    "DeadLetterStatus",
     "ErrorReason",
     "ExternalCalendar",
     "InboxItem",

@@ -25,5 +25,7 @@ class ExternalCalendar(Timestamps, Base):
     export_target: Mapped[bool] = mapped_column(Boolean, default=False)
     # Sync token, delta link or sync-collection token; advanced only when a run completes.
     cursor: Mapped[str | None] = mapped_column(Text)
+    # The Wix side's cursor for this calendar's pairs (sessions exported, blocks imported).
+    wix_cursor: Mapped[str | None] = mapped_column(Text)
     cursor_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -38,4 +38,6 @@ class Connection(Timestamps, Base):
     token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sync_config: Mapped[dict[str, Any]] = mapped_column(PortableJSON, default=dict)
     next_reconcile_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Polled providers (CalDAV has no push) are also due for an incremental poll.
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

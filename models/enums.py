@@ -12,6 +12,7 @@ class Provider(StrEnum):
     MICROSOFT = "microsoft"
     APPLE = "apple"
     CALDAV = "caldav"
+    LOCAL = "local"  # calsync's own calendar store: tests, demo, benchmarks
 
 
 class TenantStatus(StrEnum):
@@ -54,6 +55,12 @@ class RunStatus(StrEnum):
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+
+
+class DeadLetterStatus(StrEnum):
+    FAILING = "FAILING"  # still retried by every run
+    PARKED = "PARKED"  # skipped until an operator retries it
+    RETRYING = "RETRYING"  # released by an operator; the next run tries again
 
 
 class ConflictStatus(StrEnum):

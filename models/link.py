@@ -30,9 +30,11 @@ class Link(Timestamps, Base):
     origin: Mapped[Side] = mapped_column(db_enum(Side))
     wix_version: Mapped[str | None] = mapped_column(String(200))
     external_version: Mapped[str | None] = mapped_column(String(200))
-    wix_hash: Mapped[str | None] = mapped_column(String(64))
-    external_hash: Mapped[str | None] = mapped_column(String(64))
     # Canonical fields at the last sync: the base of the three-way merge.
-    base: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
+    base: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
+    # What each side showed when last seen (or written), to tell its own edits from echoes.
+    wix_seen: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
+    external_seen: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
+    wix_overrides: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
     generation: Mapped[int] = mapped_column(Integer, default=0)
     tombstone: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -34,6 +34,11 @@ redis.call('DEL', KEYS[1])
 return 0
 """
 
+ABANDON = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 EXTEND = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -52,6 +57,7 @@ class CalendarGate:
         self._acquire = client.register_script(ACQUIRE)
         self._release = client.register_script(RELEASE)
         self._extend = client.register_script(EXTEND)
+        self._abandon = client.register_script(ABANDON)
 
     def _keys(self, calendar_id: str) -> tuple[str, str, str]:
         base = f"{self.prefix}{calendar_id}"
@@ -79,6 +85,10 @@ class CalendarGate:
         if result == -1:
             raise LockLost(calendar_id)
         return bool(result == 1)
+
+    def abandon(self, calendar_id: str, token: str) -> None:
+        """Let go after a failure; a pending dirty mark stays for whoever runs next."""
+        self._abandon(keys=[self._keys(calendar_id)[0]], args=[token])
 
     def extend(self, calendar_id: str, token: str) -> None:
         if not self._extend(keys=[self._keys(calendar_id)[0]], args=[token, self.lock_ms]):

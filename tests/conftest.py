@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from harness import services
+from harness.env import settings_env
 from sqlalchemy import Engine, text
 
 from config import Settings, load_settings
@@ -78,23 +79,6 @@ def engine(pg_url: str) -> Iterator[Engine]:
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as db:
         db.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment a subprocess needs to see the same settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALSYNC_")}
-    values = {
-        "DATA_DIR": str(settings.data_dir),
-        "DATABASE_URL": settings.resolved_database_url(),
-        "BROKER_URL": settings.broker_url or "",
-        "BROKER_KEY_PREFIX": settings.broker_key_prefix,
-        "ENCRYPTION_KEYS": ",".join(k.get_secret_value() for k in settings.encryption_keys),
-        "LOG_FORMAT": settings.log_format,
-    }
-    if settings.flower_basic_auth:
-        values["FLOWER_BASIC_AUTH"] = settings.flower_basic_auth.get_secret_value()
-    env.update({f"CALSYNC_{name}": value for name, value in values.items()})
-    return env
 
 
 @pytest.fixture

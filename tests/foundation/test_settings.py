@@ -40,6 +40,7 @@ def test_reads_prefixed_environment_and_dotenv(
         ("public_base_url", "not a url", "CALSYNC_PUBLIC_BASE_URL"),
         ("flower_basic_auth", "no-colon", "CALSYNC_FLOWER_BASIC_AUTH"),
         ("log_level", "LOUD", "CALSYNC_LOG_LEVEL"),
+        ("broker_visibility_timeout", "600", "CALSYNC_BROKER_VISIBILITY_TIMEOUT"),
     ],
 )
 def test_a_bad_value_names_its_variable(field: str, value: str, variable: str) -> None:

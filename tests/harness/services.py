@@ -102,8 +102,9 @@ def start_private_postgres() -> Service:
     return Service(f"postgresql://postgres@127.0.0.1:{port}/postgres", stop, private=True)
 
 
-def start_private_redis() -> Service:
-    port = free_port()
+def start_private_redis(port: int = 0) -> Service:
+    """A throwaway redis-server; `port` to bring one back where a stopped one was."""
+    port = port or free_port()
     folder = tempfile.mkdtemp(prefix="calsync-redis-")
     process = subprocess.Popen(
         [redis_executable(), "--bind", "127.0.0.1", "--port", str(port), "--save", "",

@@ -92,6 +92,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("next_reconcile_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("next_poll_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_synced_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -120,6 +121,7 @@ def upgrade() -> None:
         sa.Column("import_enabled", sa.Boolean(), nullable=False),
         sa.Column("export_target", sa.Boolean(), nullable=False),
         sa.Column("cursor", sa.Text(), nullable=True),
+        sa.Column("wix_cursor", sa.Text(), nullable=True),
         sa.Column("cursor_updated_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_synced_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -135,6 +137,54 @@ def upgrade() -> None:
             "connection_id", "remote_id", name=op.f("uq_external_calendars_connection_id_remote_id")
         ),
     )
+    op.create_table(
+        "dead_letters",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("connection_id", sa.String(length=32), nullable=False),
+        sa.Column("calendar_id", sa.String(length=32), nullable=False),
+        sa.Column("change_key", sa.String(length=300), nullable=False),
+        sa.Column(
+            "action",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("error", sa.Text(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "FAILING",
+                "PARKED",
+                "RETRYING",
+                name="deadletterstatus",
+                native_enum=False,
+                length=40,
+            ),
+            nullable=False,
+        ),
+        sa.Column("parked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["calendar_id"],
+            ["external_calendars.id"],
+            name=op.f("fk_dead_letters_calendar_id_external_calendars"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["connection_id"],
+            ["connections.id"],
+            name=op.f("fk_dead_letters_connection_id_connections"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dead_letters")),
+        sa.UniqueConstraint(
+            "calendar_id", "change_key", name=op.f("uq_dead_letters_calendar_id_change_key")
+        ),
+    )
+    with op.batch_alter_table("dead_letters", schema=None) as batch_op:
+        batch_op.create_index("ix_dead_letters_status", ["status"], unique=False)
+
     op.create_table(
         "inbox",
         sa.Column(
@@ -204,10 +254,23 @@ def upgrade() -> None:
         ),
         sa.Column("wix_version", sa.String(length=200), nullable=True),
         sa.Column("external_version", sa.String(length=200), nullable=True),
-        sa.Column("wix_hash", sa.String(length=64), nullable=True),
-        sa.Column("external_hash", sa.String(length=64), nullable=True),
         sa.Column(
             "base",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "wix_seen",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "external_seen",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "wix_overrides",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=True,
         ),
@@ -396,6 +459,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_inbox_status_received")
 
     op.drop_table("inbox")
+    with op.batch_alter_table("dead_letters", schema=None) as batch_op:
+        batch_op.drop_index("ix_dead_letters_status")
+
+    op.drop_table("dead_letters")
     op.drop_table("external_calendars")
     with op.batch_alter_table("connections", schema=None) as batch_op:
         batch_op.drop_index("ix_connections_tenant_schedule")

@@ -1,0 +1,94 @@
+"""The inbox: record a notification exactly once, find what still needs a worker, close it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from models.enums import InboxStatus
+from models.inbox import InboxItem
+from models.types import utcnow
+
+
+def record(
+    db: Session,
+    provider: str,
+    key: str,
+    calendar_id: str | None,
+    payload: dict[str, Any] | None = None,
+    tenant_id: str | None = None,
+) -> int | None:
+    """Insert under the unique (provider, key); the new row's id, or None for a duplicate."""
+    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(InboxItem)
+        .values(
+            provider=provider, idempotency_key=key, calendar_id=calendar_id, tenant_id=tenant_id,
+            payload=payload or {}, status=InboxStatus.RECEIVED, attempts=0, received_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["provider", "idempotency_key"])
+        .returning(InboxItem.id)
+    )  # fmt: skip
+    return db.scalar(statement)
+
+
+def mark_enqueued(db: Session, item_ids: list[int]) -> None:
+    if item_ids:
+        db.execute(
+            update(InboxItem)
+            .where(InboxItem.id.in_(item_ids), InboxItem.status == InboxStatus.RECEIVED)
+            .values(status=InboxStatus.ENQUEUED, enqueued_at=utcnow())
+        )
+
+
+def unsent_calendars(
+    db: Session, received_before: datetime, enqueued_before: datetime
+) -> list[str]:
+    """Calendars with notifications never handed to the broker, or handed over so long ago that
+    the message must have been lost."""
+    pending = (
+        (InboxItem.status == InboxStatus.RECEIVED) & (InboxItem.received_at < received_before)
+    ) | ((InboxItem.status == InboxStatus.ENQUEUED) & (InboxItem.enqueued_at < enqueued_before))
+    rows = db.scalars(
+        select(InboxItem.calendar_id).where(pending, InboxItem.calendar_id.is_not(None)).distinct()
+    )
+    return [calendar_id for calendar_id in rows if calendar_id]
+
+
+def complete(db: Session, calendar_id: str, received_up_to: datetime) -> datetime | None:
+    """Close the calendar's notifications that a finished run covered; returns the oldest one's
+    arrival time (for the run's lag), or None if there were none."""
+    open_items = (
+        (InboxItem.calendar_id == calendar_id)
+        & InboxItem.status.in_([InboxStatus.RECEIVED, InboxStatus.ENQUEUED])
+        & (InboxItem.received_at <= received_up_to)
+    )
+    oldest = db.scalar(select(func.min(InboxItem.received_at)).where(open_items))
+    db.execute(
+        update(InboxItem).where(open_items).values(status=InboxStatus.DONE, processed_at=utcnow())
+    )
+    return oldest
+
+
+def open_span(db: Session, calendar_id: str) -> tuple[datetime, datetime] | None:
+    """Arrival times of the oldest and newest notification still waiting, if any."""
+    oldest, newest = db.execute(
+        select(func.min(InboxItem.received_at), func.max(InboxItem.received_at)).where(
+            InboxItem.calendar_id == calendar_id,
+            InboxItem.status.in_([InboxStatus.RECEIVED, InboxStatus.ENQUEUED]),
+        )
+    ).one()
+    return None if oldest is None else (oldest, newest)
+
+
+def has_open(db: Session, calendar_id: str) -> bool:
+    """Whether any notification for the calendar still waits for a run to cover it."""
+    query = select(InboxItem.id).where(
+        InboxItem.calendar_id == calendar_id,
+        InboxItem.status.in_([InboxStatus.RECEIVED, InboxStatus.ENQUEUED]),
+    )
+    return db.scalar(query.limit(1)) is not None

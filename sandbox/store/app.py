@@ -1,0 +1,204 @@
+"""A calendar store over HTTP: `providers.memory.MemoryCalendar`s served to other processes.
+
+Real worker processes (which tests kill, restart and race) write to it through
+`providers.local`, the tests inspect and edit it like a person would, and it pushes signed change
+notifications to calsync's webhook like Google does. HTTP-level faults (5xx, 429 with
+Retry-After, slowness) sit in front of the calendars; every request is logged with its time so
+tests can check nobody called before a Retry-After ran out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from providers.base import (
+    CursorExpired,
+    NotFound,
+    PermanentError,
+    PreconditionFailed,
+    ProviderError,
+    TransientError,
+)
+from providers.memory import MemoryCalendar
+from sandbox.store.push import Pusher
+from sync.codec import event_from_dict, remote_to_dict
+
+
+@dataclass
+class HttpFault:
+    status: int
+    times: int
+    retry_after: float | None = None
+
+
+@dataclass
+class StoreState:
+    calendars: dict[str, MemoryCalendar] = field(default_factory=dict)
+    faults: list[HttpFault] = field(default_factory=list)
+    slow_ms: int = 0
+    requests: list[tuple[float, str, str, int]] = field(
+        default_factory=list
+    )  # t, method, path, status
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    pusher: Pusher = field(default_factory=Pusher)
+
+    def calendar(self, name: str) -> MemoryCalendar:
+        with self.lock:
+            if name not in self.calendars:
+                raise KeyError(name)
+            return self.calendars[name]
+
+    def add_calendar(self, name: str, read_only: bool = False) -> MemoryCalendar:
+        with self.lock:
+            calendar = self.calendars.setdefault(name, MemoryCalendar(name, read_only=read_only))
+            return calendar
+
+    def changed(self, name: str) -> None:
+        self.pusher.notify(name)
+
+    def take_fault(self) -> HttpFault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.times > 0:
+                    fault.times -= 1
+                    return fault
+            return None
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _provider_error(error: ProviderError) -> JSONResponse:
+    if isinstance(error, PreconditionFailed):
+        return _error(412, "precondition_failed", str(error))
+    if isinstance(error, NotFound):
+        return _error(404, "not_found", str(error))
+    if isinstance(error, CursorExpired):
+        return _error(410, "cursor_expired", str(error))
+    if isinstance(error, PermanentError):
+        return _error(403, error.reason.value, str(error))
+    if isinstance(error, TransientError):
+        return _error(503, "unavailable", str(error))
+    return _error(400, "bad_request", str(error))
+
+
+Handler = Callable[[Request, StoreState], Awaitable[Response]]
+
+
+def route(path: str, handler: Handler, methods: list[str]) -> Route:
+    async def endpoint(request: Request) -> Response:
+        state: StoreState = request.app.state.store
+        try:
+            return await handler(request, state)
+        except ProviderError as error:
+            return _provider_error(error)
+        except KeyError as missing:
+            return _error(404, "no_such_calendar", str(missing))
+
+    return Route(path, endpoint, methods=methods)
+
+
+async def list_changes(request: Request, state: StoreState) -> Response:
+    with state.lock:
+        page = state.calendar(request.path_params["cal"]).list_changes(
+            request.query_params.get("cursor")
+        )
+    return JSONResponse(
+        {"changes": [remote_to_dict(r) for r in page.changes], "nextCursor": page.next_cursor,
+         "complete": page.complete}
+    )  # fmt: skip
+
+
+async def get_event(request: Request, state: StoreState) -> Response:
+    with state.lock:
+        remote = state.calendar(request.path_params["cal"]).get(request.path_params["id"])
+    return JSONResponse(remote_to_dict(remote))
+
+
+async def create_event(request: Request, state: StoreState) -> Response:
+    body = await request.json()
+    name = request.path_params["cal"]
+    with state.lock:
+        remote = state.calendar(name).create(
+            event_from_dict(body["event"]), body["idempotencyKey"],
+            marker=body["marker"], tag=body.get("tag"),
+        )  # fmt: skip
+    state.changed(name)
+    return JSONResponse(remote_to_dict(remote), status_code=201)
+
+
+async def update_event(request: Request, state: StoreState) -> Response:
+    body = await request.json()
+    name = request.path_params["cal"]
+    with state.lock:
+        remote = state.calendar(name).update(
+            request.path_params["id"], event_from_dict(body["event"]),
+            request.headers.get("if-match"),
+        )  # fmt: skip
+    state.changed(name)
+    return JSONResponse(remote_to_dict(remote))
+
+
+async def delete_event(request: Request, state: StoreState) -> Response:
+    name = request.path_params["cal"]
+    with state.lock:
+        state.calendar(name).delete(request.path_params["id"], request.headers.get("if-match"))
+    state.changed(name)
+    return Response(status_code=204)
+
+
+def create_app(state: StoreState | None = None) -> Starlette:
+    from sandbox.store.admin import admin_routes
+
+    store = state or StoreState()
+    prefix = "/calendars/{cal}"
+    app = Starlette(
+        routes=[
+            route(f"{prefix}/changes", list_changes, ["GET"]),
+            route(f"{prefix}/events", create_event, ["POST"]),
+            route(f"{prefix}/events/{{id}}", get_event, ["GET"]),
+            route(f"{prefix}/events/{{id}}", update_event, ["PUT"]),
+            route(f"{prefix}/events/{{id}}", delete_event, ["DELETE"]),
+            *admin_routes(),
+        ]
+    )
+    app.state.store = store
+
+    async def faults_and_log(request: Request, call_next: Any) -> Response:
+        started = time.time()
+        response = await _apply_faults(request, store, call_next)
+        if not request.url.path.startswith("/_store"):
+            with store.lock:
+                store.requests.append(
+                    (started, request.method, request.url.path, response.status_code)
+                )
+        return response
+
+    app.add_middleware(BaseHTTPMiddleware, dispatch=faults_and_log)
+    return app
+
+
+async def _apply_faults(request: Request, store: StoreState, call_next: Any) -> Response:
+    if request.url.path.startswith("/_store"):
+        return await call_next(request)
+    if store.slow_ms:
+        await asyncio.sleep(store.slow_ms / 1000)
+    fault = store.take_fault()
+    if fault is None:
+        return await call_next(request)
+    headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+    response = _error(fault.status, "injected", "injected fault")
+    response.headers.update(headers)
+    return response

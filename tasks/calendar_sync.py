@@ -1,0 +1,132 @@
+"""`sync_calendar`: one writer per calendar, coalesced notifications, retries and give-ups."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from celery import Task, shared_task
+
+from models import Connection, ConnectionStatus, ErrorReason, ExternalCalendar
+from models.notifications import open_span
+from models.types import utcnow
+from providers.base import PermanentError, PermanentReason, ProviderError, TransientError
+from tasks.backoff import retry_delay
+from tasks.context import WorkerContext, worker_context
+from tasks.runner import RunOutcome, run_calendar
+
+log = logging.getLogger(__name__)
+
+# How a provider's permanent refusal shows on the connection (Wix's errorReason values).
+ERROR_REASONS = {
+    PermanentReason.TOKEN_REVOKED: ErrorReason.TOKEN_REVOKED,
+    PermanentReason.CALENDAR_DELETED: ErrorReason.EXTERNAL_CALENDAR_DELETED,
+}
+
+
+@shared_task(bind=True, name="tasks.calendar_sync.sync_calendar", max_retries=None)
+def sync_calendar(self: Task, calendar_id: str, trigger: str = "webhook", full: bool = False
+                  ) -> dict[str, Any]:  # fmt: skip
+    context = worker_context()
+    if trigger == "webhook" and (wait := quiet_wait(context, calendar_id)) > 0:
+        # Notifications are still arriving: run once they pause, so one run reads them all.
+        sync_calendar.apply_async(args=[calendar_id, trigger, full], countdown=wait)
+        return {"postponed": wait}
+    context.gate.clear_queued(calendar_id)  # from now on, new notifications need a new task
+    token = context.gate.acquire(calendar_id)
+    if token is None:
+        return {"coalesced": True}  # the running sync will go once more
+    try:
+        runs = sync_while_dirty(context, calendar_id, token, trigger, full)
+    except TransientError as error:
+        context.gate.abandon(calendar_id, token)
+        return _retry_later(self, context, calendar_id, error)
+    except PermanentError as error:
+        context.gate.abandon(calendar_id, token)
+        mark_error(context, calendar_id, error)
+        return {"error": error.reason.value}
+    except BaseException:
+        context.gate.abandon(calendar_id, token)
+        raise
+    return {"runs": runs}
+
+
+def quiet_wait(context: WorkerContext, calendar_id: str) -> float:
+    """Seconds until the calendar's notifications have paused for the debounce window, or 0 when
+    they have (or when the oldest has waited the longest a change may be held back)."""
+    settings = context.settings
+    with context.sessions() as db:
+        span = open_span(db, calendar_id)
+    if span is None:
+        return 0.0
+    now = utcnow()
+    oldest, newest = span
+    if (now - oldest).total_seconds() >= settings.notification_max_wait_seconds:
+        return 0.0
+    return max(0.0, settings.notification_debounce_seconds - (now - newest).total_seconds())
+
+
+def sync_while_dirty(
+    context: WorkerContext, calendar_id: str, token: str, trigger: str, full: bool
+) -> int:
+    """Run, then run once more for every batch of notifications that came in meanwhile."""
+    runs = 0
+    heartbeat = _heartbeat(context, calendar_id, token)
+    while True:
+        outcome: RunOutcome = run_calendar(context, calendar_id, trigger, full, heartbeat)
+        runs += 1
+        if outcome.stopped_by is not None:
+            raise outcome.stopped_by
+        if not context.gate.release(calendar_id, token):
+            return runs
+        trigger, full = "follow_up", False
+
+
+def _heartbeat(context: WorkerContext, calendar_id: str, token: str) -> Callable[[], None]:
+    interval = context.settings.calendar_lock_seconds / 3
+    last = [time.monotonic()]
+
+    def beat() -> None:
+        if time.monotonic() - last[0] >= interval:
+            context.gate.extend(calendar_id, token)  # raises LockLost: stop before writing more
+            last[0] = time.monotonic()
+
+    return beat
+
+
+def _retry_later(
+    task: Task, context: WorkerContext, calendar_id: str, error: ProviderError
+) -> dict[str, Any]:
+    assert isinstance(error, TransientError)
+    cap = context.settings.max_retry_delay
+    delay = retry_delay(task.request.retries, error.retry_after, cap=cap)
+    if delay > cap:
+        # Longer than a broker countdown may safely be: let the dispatcher pick it up then.
+        _defer(context, calendar_id, delay)
+        return {"deferred": delay}
+    log.info("retrying", extra={"calendar_id": calendar_id, "delay": delay, "error": str(error)})
+    raise task.retry(countdown=delay, exc=error)
+
+
+def _defer(context: WorkerContext, calendar_id: str, delay: float) -> None:
+    with context.sessions() as db, db.begin():
+        calendar = db.get(ExternalCalendar, calendar_id)
+        connection = None if calendar is None else db.get(Connection, calendar.connection_id)
+        if connection is not None:
+            connection.next_reconcile_at = utcnow() + timedelta(seconds=delay)
+
+
+def mark_error(context: WorkerContext, calendar_id: str, error: PermanentError) -> None:
+    with context.sessions() as db, db.begin():
+        calendar = db.get(ExternalCalendar, calendar_id)
+        connection = None if calendar is None else db.get(Connection, calendar.connection_id)
+        if connection is None:
+            return
+        connection.status = ConnectionStatus.ERROR
+        connection.error_reason = ERROR_REASONS.get(error.reason)
+        connection.error_message = str(error)[:2000]
+    log.warning("connection needs attention", extra={"calendar_id": calendar_id,
+                                                      "reason": error.reason.value})  # fmt: skip

@@ -1,0 +1,80 @@
+"""Which provider objects serve a connection's two sides, with quotas and call counting."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from models import Connection, ExternalCalendar, Provider
+from providers.base import CalendarProvider, RateLimited
+from providers.local import LocalCalendar
+from sync.side import Side
+from tasks.context import WorkerContext
+from tasks.throttle import Quota
+
+# A wait longer than this is not slept in a worker: the run is retried later instead.
+MAX_INLINE_WAIT = 2.0
+
+
+class NoProvider(LookupError):
+    pass
+
+
+@dataclass
+class CallCounter:
+    calls: int = 0
+
+
+def quota_for(context: WorkerContext, provider: str) -> Quota:
+    rate = float(getattr(context.settings, f"{provider}_requests_per_second"))
+    return Quota(rate=rate, burst=max(1, int(rate)))
+
+
+def throttled(context: WorkerContext, account: str, provider: str, counter: CallCounter
+              ) -> Callable[[], None]:  # fmt: skip
+    """Before each request: take a token from the account's bucket, or give up for now."""
+    quota = quota_for(context, provider)
+
+    def before_request() -> None:
+        wait = context.throttle.take(account, quota)
+        if wait > MAX_INLINE_WAIT:
+            raise RateLimited(f"{account} is over its quota", retry_after=wait)
+        if wait > 0:
+            time.sleep(wait)
+        counter.calls += 1
+
+    return before_request
+
+
+def providers_for(
+    context: WorkerContext, connection: Connection, calendar: ExternalCalendar
+) -> tuple[dict[Side, CalendarProvider], CallCounter]:
+    counter = CallCounter()
+    return {
+        Side.WIX: _wix_side(context, connection, counter),
+        Side.EXTERNAL: _external_side(context, connection, calendar, counter),
+    }, counter
+
+
+def _wix_side(context: WorkerContext, connection: Connection, counter: CallCounter
+              ) -> CalendarProvider:  # fmt: skip
+    store = context.settings.wix_local_store_url
+    if store:
+        hook = throttled(context, f"wix:{connection.tenant_id}", "local", counter)
+        return LocalCalendar(store, f"wix-{connection.schedule_id}", context.http,
+                             before_request=hook)  # fmt: skip
+    raise NoProvider("the Wix API provider is not configured")
+
+
+def _external_side(
+    context: WorkerContext, connection: Connection, calendar: ExternalCalendar,
+    counter: CallCounter,
+) -> CalendarProvider:  # fmt: skip
+    account = f"{connection.provider.value}:{connection.id}"
+    if connection.provider is Provider.LOCAL:
+        assert connection.server_url, "a local connection names its store"
+        hook = throttled(context, account, "local", counter)
+        return LocalCalendar(connection.server_url, calendar.remote_id, context.http,
+                             read_only=calendar.read_only, before_request=hook)  # fmt: skip
+    raise NoProvider(f"no provider for {connection.provider.value}")

@@ -1,0 +1,186 @@
+"""One sync run of one calendar: pull both sides, plan, apply, record.
+
+Order matters for "nothing lost, nothing doubled": links are saved after every write (by the
+link store), the cursors advance and the covered notifications close only when the whole
+plan went through, and the run's record is written whatever happened.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from models import Conflict as ConflictRow
+from models import Connection, ConnectionStatus, ExternalCalendar, RunStatus, SyncRun
+from models import Side as RowSide
+from models.notifications import complete, has_open
+from models.types import utcnow
+from providers.base import ProviderError
+from sync.actions import Action, Create, Delete, PlanResult, RemoveOrphan, Update
+from sync.link import Link
+from sync.merge import Conflict
+from sync.planner import plan
+from sync.side import Side
+from tasks.apply import Applied, apply_plan, read_side
+from tasks.context import WorkerContext
+from tasks.dead_letters import DeadLetters
+from tasks.link_store import DatabaseLinkStore
+from tasks.policy import policy_for
+from tasks.registry import providers_for
+
+INACTIVE = (ConnectionStatus.DISCONNECTED, ConnectionStatus.ERROR)
+# Runs asked for by notifications; when an earlier run already covered every one of them,
+# there is nothing to pull and the run is skipped.
+NOTIFIED = ("webhook", "follow_up")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str | None
+    applied: int
+    failed: int
+    stopped_by: ProviderError | None = None
+    skipped: bool = False
+
+
+def run_calendar(
+    context: WorkerContext,
+    calendar_id: str,
+    trigger: str,
+    full: bool = False,
+    heartbeat: Callable[[], None] = lambda: None,
+) -> RunOutcome:
+    started, clock = utcnow(), time.monotonic()
+    with context.sessions() as db, db.begin():
+        calendar = db.get(ExternalCalendar, calendar_id)
+        connection = None if calendar is None else db.get(Connection, calendar.connection_id)
+        if calendar is None or connection is None or connection.status in INACTIVE:
+            return RunOutcome(None, 0, 0, skipped=True)
+        if trigger in NOTIFIED and not has_open(db, calendar.id):
+            return RunOutcome(None, 0, 0, skipped=True)
+        run = SyncRun(connection_id=connection.id, calendar_id=calendar.id, trigger=trigger,
+                      kind="full" if full else "incremental")  # fmt: skip
+        db.add(run)
+        if connection.status is not ConnectionStatus.SYNC_IN_PROGRESS:
+            connection.status = ConnectionStatus.SYNC_IN_PROGRESS
+        db.flush()
+        run_id = run.id
+        db.expunge_all()
+    providers, counter = providers_for(context, connection, calendar)
+    links = DatabaseLinkStore(context.sessions, connection.id, calendar.id)
+    dead = DeadLetters(context, connection.id, calendar.id)
+    try:
+        wix, wix_next = read_side(
+            providers[Side.WIX], Side.WIX, None if full else calendar.wix_cursor
+        )
+        ext, ext_next = read_side(
+            providers[Side.EXTERNAL], Side.EXTERNAL, None if full else calendar.cursor
+        )
+        result = plan(wix, ext, links.all(), policy_for(connection, calendar))
+        applied = apply_plan(
+            result, providers, _Beating(links, heartbeat), skip=dead.is_parked,
+            on_failure=dead.record,
+        )  # fmt: skip
+    except ProviderError as error:
+        _finish(context, run_id, clock, counter.calls, error=error)
+        return RunOutcome(run_id, 0, 0, stopped_by=error)
+    dead.clear_succeeded(applied.done)
+    complete_run = applied.stopped_by is None and not result.errors
+    _finish(context, run_id, clock, counter.calls, result=result, applied=applied,
+            started=started if complete_run else None,
+            cursors=(wix_next, ext_next) if complete_run else None)  # fmt: skip
+    return RunOutcome(run_id, len(applied.done), len(applied.failed), applied.stopped_by)
+
+
+class _Beating:
+    """A link store that also proves the run is alive after each write (lock extension)."""
+
+    def __init__(self, inner: DatabaseLinkStore, heartbeat: Callable[[], None]) -> None:
+        self.inner, self.heartbeat = inner, heartbeat
+
+    def get(self, link_id: str) -> Link | None:
+        return self.inner.get(link_id)
+
+    def save(self, link: Link) -> None:
+        self.inner.save(link)
+        self.heartbeat()
+
+    def forget(self, link_id: str) -> None:
+        self.inner.forget(link_id)
+        self.heartbeat()
+
+
+def _counts(actions: list[Action]) -> dict[str, int]:
+    return {
+        "created": sum(isinstance(a, Create) for a in actions),
+        "updated": sum(isinstance(a, Update) for a in actions),
+        "deleted": sum(isinstance(a, Delete | RemoveOrphan) for a in actions),
+    }
+
+
+def _finish(
+    context: WorkerContext,
+    run_id: str,
+    clock: float,
+    api_calls: int,
+    *,
+    result: PlanResult | None = None,
+    applied: Applied | None = None,
+    error: ProviderError | None = None,
+    started: datetime | None = None,
+    cursors: tuple[str, str] | None = None,
+) -> None:
+    with context.sessions() as db, db.begin():
+        run = db.get(SyncRun, run_id)
+        assert run is not None
+        calendar = db.get(ExternalCalendar, run.calendar_id)
+        connection = db.get(Connection, run.connection_id)
+        assert calendar is not None and connection is not None
+        run.finished_at = utcnow()
+        run.duration_ms = int((time.monotonic() - clock) * 1000)
+        run.api_calls = api_calls
+        if result is not None and applied is not None:
+            _record_result(db, run, connection.id, result, applied)
+        stopped = error or (applied.stopped_by if applied else None)
+        run.status = RunStatus.FAILED if stopped or run.error else RunStatus.SUCCEEDED
+        if stopped is not None:
+            run.error = f"{type(stopped).__name__}: {stopped}"
+        if cursors is not None and started is not None:
+            calendar.wix_cursor, calendar.cursor = cursors
+            calendar.cursor_updated_at = calendar.last_synced_at = run.finished_at
+            oldest = complete(db, calendar.id, started)
+            if oldest is not None:
+                run.lag_ms = int((run.finished_at - oldest).total_seconds() * 1000)
+            if connection.status is ConnectionStatus.SYNC_IN_PROGRESS:
+                connection.status = ConnectionStatus.SYNCED
+            connection.last_synced_at = run.finished_at
+
+
+def _record_result(
+    db: Session, run: SyncRun, connection_id: str, result: PlanResult, applied: Applied
+) -> None:
+    counts = _counts(applied.done)
+    run.created, run.updated, run.deleted = counts["created"], counts["updated"], counts["deleted"]
+    run.conflicts = len(result.conflicts)
+    run.skipped = len(result.skipped)
+    run.errors = len(applied.failed) + len(result.errors)
+    if result.errors:
+        run.error = "; ".join(str(e) for e in result.errors)
+    db.add_all(_conflict_row(connection_id, run.id, c) for c in result.conflicts)
+
+
+def _conflict_row(connection_id: str, run_id: str, conflict: Conflict) -> ConflictRow:
+    return ConflictRow(
+        connection_id=connection_id, link_id=None, sync_run_id=run_id, field=conflict.field,
+        policy=conflict.policy.value if conflict.policy else conflict.reason.value,
+        winner=RowSide(conflict.winner.value), base_value=_jsonable(conflict.base_value),
+        wix_value=_jsonable(conflict.wix_value), external_value=_jsonable(conflict.external_value),
+    )  # fmt: skip
+
+
+def _jsonable(value: object) -> object:
+    return value if isinstance(value, str | int | float | bool | None) else str(value)

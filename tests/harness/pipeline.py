@@ -1,0 +1,84 @@
+"""The pieces of a loopback pipeline the tests share: the connection pair and its helpers."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from sqlalchemy import Engine, func, select
+
+from models import Provider, PushChannel, SyncRun
+from models.db import session_scope
+from providers.local import LocalCalendar
+from sandbox.server import ServedApp
+from sandbox.store import StoreState
+from tasks.context import WorkerContext
+
+START = datetime(2026, 12, 1, 9, tzinfo=UTC)
+
+
+def event_body(title: str, hour: int = 0) -> dict[str, object]:
+    begin = START + timedelta(hours=hour)
+    return {"event": {"title": title, "start": begin.isoformat(),
+                      "end": (begin + timedelta(minutes=30)).isoformat()}}  # fmt: skip
+
+
+@dataclass
+class Pair:
+    """One connection whose both sides live in the store: `alice` (external) and the Wix
+    schedule's calendar `wix-s1`."""
+
+    store: StoreState
+    store_url: str
+    calendar_id: str
+    connection_id: str
+
+    @property
+    def external(self) -> str:
+        return "alice"
+
+    @property
+    def wix(self) -> str:
+        return "wix-s1"
+
+    def person_adds(self, calendar: str, title: str, hour: int = 0) -> str:
+        response = httpx.post(f"{self.store_url}/_store/calendars/{calendar}/events",
+                              json=event_body(title, hour))  # fmt: skip
+        response.raise_for_status()
+        return str(response.json()["id"])
+
+    def events(self, calendar: str) -> list[dict[str, object]]:
+        response = httpx.get(f"{self.store_url}/_store/calendars/{calendar}/events")
+        return list(response.json()["events"])
+
+    def writes(self, calendar: str, method: str = "POST") -> int:
+        log = httpx.get(f"{self.store_url}/_store/requests").json()["requests"]
+        path = f"/calendars/{calendar}/events"
+        return sum(1 for r in log if r["method"] == method and r["path"].startswith(path)
+                   and r["status"] < 300)  # fmt: skip
+
+
+def watch(pair: Pair, api: ServedApp, context: WorkerContext, engine: Engine) -> None:
+    """Push channels from both store calendars to calsync's webhook."""
+    for name in (pair.external, pair.wix):
+        channel_id, secret = uuid.uuid4().hex, secrets.token_hex(16)
+        LocalCalendar(pair.store_url, name, context.http).watch(
+            channel_id, f"{api.base_url}/webhooks/local", secret
+        )
+        with session_scope(engine) as db:
+            db.add(PushChannel(calendar_id=pair.calendar_id, provider=Provider.LOCAL,
+                               channel_id=channel_id, secret=secret,
+                               expires_at=START + timedelta(days=3650)))  # fmt: skip
+
+
+Launch = Callable[..., subprocess.Popen[bytes]]
+
+
+def sync_runs(engine: Engine, calendar_id: str) -> int:
+    with engine.connect() as db:
+        return int(db.scalar(select(func.count()).where(SyncRun.calendar_id == calendar_id)) or 0)

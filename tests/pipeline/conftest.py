@@ -1,0 +1,109 @@
+"""A whole pipeline on loopback: the calendar store (both sides), calsync's API, real workers."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness.env import settings_env
+from harness.pipeline import Launch, Pair, watch
+from harness.processes import start, stop
+from sqlalchemy import Engine
+
+from api.app import create_app
+from config import Settings
+from models import (
+    Connection,
+    ExternalCalendar,
+    Provider,
+    Tenant,
+)
+from models.db import session_scope
+from sandbox.server import ServedApp, serve_in_thread
+from sandbox.store import StoreState
+from sandbox.store import create_app as create_store
+from tasks.context import WorkerContext, build_context
+from workers.celery_app import create_celery
+
+
+@pytest.fixture
+def store() -> Iterator[tuple[StoreState, ServedApp]]:
+    state = StoreState()
+    with serve_in_thread(create_store(state)) as served:
+        yield state, served
+
+
+@pytest.fixture
+def pipeline_settings(settings: Settings, store: tuple[StoreState, ServedApp]) -> Settings:
+    return settings.model_copy(update={
+        "wix_local_store_url": store[1].base_url,
+        "broker_key_prefix": f"{settings.broker_key_prefix}{uuid.uuid4().hex[:6]}:",
+        "calendar_lock_seconds": 5,
+        "broker_visibility_timeout": 20,
+        "task_time_limit": 10,
+        "max_retry_delay": 5,
+    })  # fmt: skip
+
+
+@pytest.fixture
+def context(pipeline_settings: Settings, engine: Engine) -> Iterator[WorkerContext]:
+    create_celery(pipeline_settings)
+    context = build_context(pipeline_settings)
+    yield context
+    for key in context.redis.scan_iter(f"{pipeline_settings.broker_key_prefix}*"):
+        context.redis.delete(key)
+    context.http.close()
+
+
+@pytest.fixture
+def api(pipeline_settings: Settings, context: WorkerContext) -> Iterator[ServedApp]:
+    app = create_app(pipeline_settings)
+    app.state.worker_context = context
+    with serve_in_thread(app) as served:
+        yield served
+
+
+@pytest.fixture
+def pair(store: tuple[StoreState, ServedApp], context: WorkerContext, engine: Engine) -> Pair:
+    state, served = store
+    state.add_calendar("alice")
+    state.add_calendar("wix-s1")
+    with session_scope(engine) as db:
+        tenant = Tenant(wix_instance_id=f"instance-{uuid.uuid4().hex[:6]}")
+        db.add(tenant)
+        db.flush()
+        connection = Connection(tenant_id=tenant.id, provider=Provider.LOCAL, schedule_id="s1",
+                                server_url=served.base_url, sync_config={})  # fmt: skip
+        db.add(connection)
+        db.flush()
+        calendar = ExternalCalendar(connection_id=connection.id, remote_id="alice",
+                                    import_enabled=True, export_target=True)  # fmt: skip
+        db.add(calendar)
+        db.flush()
+        return Pair(state, served.base_url, calendar.id, connection.id)
+
+
+@pytest.fixture
+def watched(pair: Pair, api: ServedApp, context: WorkerContext, engine: Engine) -> Pair:
+    watch(pair, api, context, engine)
+    return pair
+
+
+@pytest.fixture
+def worker(pipeline_settings: Settings, tmp_path: Path) -> Iterator[Launch]:
+    """Start real worker processes (with other settings if given); all stop at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def launch(settings: Settings | None = None) -> subprocess.Popen[bytes]:
+        env = settings_env(settings or pipeline_settings)
+        name = f"w{len(started)}-{uuid.uuid4().hex[:4]}"
+        process = start(["worker", "-c", "1", "-n", f"{name}@%h"], env, tmp_path / f"{name}.log")
+        started.append(process)
+        return process
+
+    yield launch
+    for process in started:
+        stop(process)

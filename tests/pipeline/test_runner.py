@@ -1,0 +1,59 @@
+"""One run of one calendar, in process: pull both sides, plan, apply, record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, select
+
+from models import Connection, ConnectionStatus, ExternalCalendar, Link, SyncRun
+from models.db import session_scope
+from tasks.context import WorkerContext
+from tasks.runner import run_calendar
+
+
+def test_a_run_syncs_both_ways_and_records_itself(pair: Any, context: WorkerContext,
+                                                  engine: Engine) -> None:  # fmt: skip
+    pair.person_adds(pair.external, "Dentist")
+    pair.person_adds(pair.wix, "Yoga class", hour=3)
+    outcome = run_calendar(context, pair.calendar_id, "reconcile", full=True)
+    assert outcome.stopped_by is None and outcome.failed == 0
+    wix_titles = sorted(str(e["event"]["title"]) for e in pair.events(pair.wix))  # type: ignore[index]
+    external_titles = sorted(str(e["event"]["title"]) for e in pair.events(pair.external))  # type: ignore[index]
+    assert "Yoga class" in external_titles and len(external_titles) == 2
+    assert len(wix_titles) == 2
+    blocks = [e for e in pair.events(pair.wix) if e["tag"] == "local"]
+    assert len(blocks) == 1 and str(blocks[0]["marker"]).startswith("calsync:")
+    with session_scope(engine) as db:
+        run = db.scalars(select(SyncRun)).one()
+        assert (run.created, run.status.value) == (2, "SUCCEEDED")
+        assert run.api_calls >= 4
+        assert len(db.scalars(select(Link)).all()) == 2
+        calendar = db.get(ExternalCalendar, pair.calendar_id)
+        assert calendar is not None and calendar.cursor and calendar.wix_cursor
+        connection = db.get(Connection, pair.connection_id)
+        assert connection is not None and connection.status is ConnectionStatus.SYNCED
+
+
+def test_a_second_run_writes_nothing(pair: Any, context: WorkerContext) -> None:
+    pair.person_adds(pair.external, "Dentist")
+    run_calendar(context, pair.calendar_id, "reconcile", full=True)
+    posts = pair.writes(pair.wix) + pair.writes(pair.external)
+    again = run_calendar(context, pair.calendar_id, "reconcile", full=True)
+    assert again.applied == 0 or pair.writes(pair.wix) + pair.writes(pair.external) == posts
+    assert pair.writes(pair.wix, "PUT") == 0
+
+
+def test_throttled_store_stops_the_run_without_advancing(pair: Any, context: WorkerContext,
+                                                         engine: Engine) -> None:  # fmt: skip
+    pair.person_adds(pair.external, "Dentist")
+    httpx.post(f"{pair.store_url}/_store/faults", json={"status": 429, "retryAfter": 2})
+    outcome = run_calendar(context, pair.calendar_id, "reconcile", full=True)
+    assert outcome.stopped_by is not None
+    assert getattr(outcome.stopped_by, "retry_after", None) == 2
+    with session_scope(engine) as db:
+        calendar = db.get(ExternalCalendar, pair.calendar_id)
+        assert calendar is not None and calendar.cursor is None
+        run = db.scalars(select(SyncRun)).one()
+        assert run.status.value == "FAILED" and "RateLimited" in (run.error or "")
