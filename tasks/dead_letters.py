@@ -82,3 +82,29 @@ class DeadLetters:
                     DeadLetter.calendar_id == self.calendar_id, DeadLetter.change_key.in_(keys)
                 )
             )
+
+
+def list_letters(
+    context: WorkerContext, status: DeadLetterStatus | None = None
+) -> list[DeadLetter]:
+    query = select(DeadLetter).order_by(DeadLetter.created_at)
+    if status is not None:
+        query = query.where(DeadLetter.status == status)
+    with context.sessions() as db:
+        return list(db.scalars(query))
+
+
+def retry_letter(context: WorkerContext, letter_id: str) -> DeadLetter | None:
+    """Release a parked change: the next run tries it once more (one more failure parks it
+    again), and that run is requested now."""
+    from tasks.enqueue import request_sync
+
+    with context.sessions() as db, db.begin():
+        letter = db.get(DeadLetter, letter_id)
+        if letter is None:
+            return None
+        letter.status = DeadLetterStatus.RETRYING
+        letter.attempts = max(0, context.settings.dead_letter_after - 1)
+        calendar_id = letter.calendar_id
+    request_sync(context, calendar_id, "retry", full=True)
+    return letter

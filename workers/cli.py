@@ -139,6 +139,40 @@ def db_current() -> None:
 
 
 @cli.group()
+def deadletters() -> None:
+    """Changes that kept failing and were parked."""
+
+
+@deadletters.command("list")
+@click.option("--all", "everything", is_flag=True, help="Also those still being retried")
+def deadletters_list(everything: bool) -> None:
+    from models import DeadLetterStatus
+    from tasks.context import worker_context
+    from tasks.dead_letters import list_letters
+
+    status = None if everything else DeadLetterStatus.PARKED
+    letters = list_letters(worker_context(), status)
+    for letter in letters:
+        click.echo(f"{letter.id}  {letter.status.value:8}  {letter.attempts}x  "
+                   f"calendar {letter.calendar_id}  {letter.action.get('kind', '?')}  "
+                   f"{letter.error}")  # fmt: skip
+    click.echo(f"{len(letters)} dead letter(s)")
+
+
+@deadletters.command("retry")
+@click.argument("letter_id")
+def deadletters_retry(letter_id: str) -> None:
+    from tasks.context import worker_context
+    from tasks.dead_letters import retry_letter
+    from workers.celery_app import create_celery
+
+    create_celery(get_settings())
+    if retry_letter(worker_context(), letter_id) is None:
+        fail(f"no dead letter {letter_id}")
+    click.echo(f"released {letter_id}; a sync of its calendar is on its way")
+
+
+@cli.group()
 def keys() -> None:
     """Encryption keys for secrets at rest."""
 

@@ -72,7 +72,10 @@ async def stop_channel(request: Request, state: StoreState) -> Response:
 
 async def add_faults(request: Request, state: StoreState) -> Response:
     body = await request.json()
-    fault = HttpFault(int(body["status"]), int(body.get("times", 1)), body.get("retryAfter"))
+    fault = HttpFault(
+        int(body["status"]), int(body.get("times", 1)), body.get("retryAfter"),
+        body.get("method"), body.get("pathContains"), body.get("bodyContains"),
+    )  # fmt: skip
     with state.lock:
         state.faults.append(fault)
     return Response(status_code=204)

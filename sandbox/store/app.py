@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,9 +38,22 @@ from sync.codec import event_from_dict, remote_to_dict
 
 @dataclass
 class HttpFault:
+    """Answer `status` to the next `times` requests (optionally only those whose method and
+    path match, or whose body contains a marker: one poisoned event among many)."""
+
     status: int
     times: int
     retry_after: float | None = None
+    method: str | None = None
+    path_contains: str | None = None
+    body_contains: str | None = None
+
+    def matches(self, method: str, path: str, body: bytes) -> bool:
+        return (
+            (self.method is None or self.method == method)
+            and (self.path_contains is None or self.path_contains in path)
+            and (self.body_contains is None or self.body_contains.encode() in body)
+        )
 
 
 @dataclass
@@ -61,16 +75,20 @@ class StoreState:
 
     def add_calendar(self, name: str, read_only: bool = False) -> MemoryCalendar:
         with self.lock:
-            calendar = self.calendars.setdefault(name, MemoryCalendar(name, read_only=read_only))
-            return calendar
+            if name not in self.calendars:
+                # Wall-clock modification times, so lag can be read off the store.
+                self.calendars[name] = MemoryCalendar(
+                    name, read_only=read_only, clock=lambda: datetime.now(UTC)
+                )
+            return self.calendars[name]
 
     def changed(self, name: str) -> None:
         self.pusher.notify(name)
 
-    def take_fault(self) -> HttpFault | None:
+    def take_fault(self, method: str, path: str, body: bytes) -> HttpFault | None:
         with self.lock:
             for fault in self.faults:
-                if fault.times > 0:
+                if fault.times > 0 and fault.matches(method, path, body):
                     fault.times -= 1
                     return fault
             return None
@@ -195,7 +213,7 @@ async def _apply_faults(request: Request, store: StoreState, call_next: Any) -> 
         return await call_next(request)
     if store.slow_ms:
         await asyncio.sleep(store.slow_ms / 1000)
-    fault = store.take_fault()
+    fault = store.take_fault(request.method, request.url.path, await request.body())
     if fault is None:
         return await call_next(request)
     headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}

@@ -186,7 +186,18 @@ def _debug_runs(engine: Engine, calendar_id: str) -> list[tuple[object, ...]]:
     from models import SyncRun
 
     with engine.connect() as db:
-        return [tuple(r) for r in db.execute(select(
-            SyncRun.trigger, SyncRun.started_at, SyncRun.finished_at, SyncRun.created,
-            SyncRun.skipped, SyncRun.status).where(SyncRun.calendar_id == calendar_id)
-            .order_by(SyncRun.started_at))]
+        return [
+            tuple(r)
+            for r in db.execute(
+                select(
+                    SyncRun.trigger,
+                    SyncRun.started_at,
+                    SyncRun.finished_at,
+                    SyncRun.created,
+                    SyncRun.skipped,
+                    SyncRun.status,
+                )
+                .where(SyncRun.calendar_id == calendar_id)
+                .order_by(SyncRun.started_at)
+            )
+        ]
