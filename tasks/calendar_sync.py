@@ -55,16 +55,20 @@ def sync_calendar(self: Task, calendar_id: str, trigger: str = "webhook", full: 
 
 
 def quiet_wait(context: WorkerContext, calendar_id: str) -> float:
-    """Seconds until the calendar's notifications have paused for the debounce window, or 0 when
-    they have (or when the oldest has waited the longest a change may be held back)."""
+    """Seconds until the calendar's notifications have paused for the debounce window, or 0
+    when they have. A stream that never pauses still gets a run once the max wait has passed
+    since the last run ended (or since the oldest notification came, if later)."""
     settings = context.settings
     with context.sessions() as db:
         span = open_span(db, calendar_id)
+        calendar = db.get(ExternalCalendar, calendar_id)
+        last_run = None if calendar is None else calendar.last_synced_at
     if span is None:
         return 0.0
     now = utcnow()
     oldest, newest = span
-    if (now - oldest).total_seconds() >= settings.notification_max_wait_seconds:
+    anchor = max(oldest, last_run) if last_run else oldest
+    if (now - anchor).total_seconds() >= settings.notification_max_wait_seconds:
         return 0.0
     return max(0.0, settings.notification_debounce_seconds - (now - newest).total_seconds())
 
