@@ -20,5 +20,6 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
         "dispatch": every(settings.dispatch_interval, "tasks.maintenance.dispatch"),
         "sweep-inbox": every(max(10, settings.inbox_sweep_after), "tasks.maintenance.sweep_inbox"),
+        "renew-channels": every(900, "tasks.maintenance.renew_channels"),
         "prune": every(3600, "tasks.maintenance.prune"),
     }

@@ -146,6 +146,12 @@ class LocalCalendar:
         if response.status_code >= 400:
             raise error_for(response)
 
+    def stop_watch(self, channel_id: str) -> None:
+        store = self.base.split("/calendars/", 1)[0]
+        response = self.http.delete(f"{store}/_store/channels/{quote(channel_id, safe='')}")
+        if response.status_code >= 400 and response.status_code != 404:
+            raise error_for(response)
+
     def delete(self, event_id: str, if_match: str | None) -> None:
         headers = {} if if_match is None else {"If-Match": if_match}
         try:

@@ -72,7 +72,7 @@ def watch(pair: Pair, api: ServedApp, context: WorkerContext, engine: Engine) ->
         )
         with session_scope(engine) as db:
             db.add(PushChannel(calendar_id=pair.calendar_id, provider=Provider.LOCAL,
-                               channel_id=channel_id, secret=secret,
+                               channel_id=channel_id, resource_id=name, secret=secret,
                                expires_at=START + timedelta(days=3650)))  # fmt: skip
 
 
