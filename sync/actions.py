@@ -10,7 +10,8 @@ where `link` is the link it persisted last for the same link id in this run, els
 `action.link`.
 A run that stops midway therefore resumes from the last persisted link: finished writes come
 back as echoes and are not repeated. A failed step persists nothing; the next plan sees the
-same difference again. `RemoveOrphan` touches no link.
+same difference again: so a caller that reads change feeds advances its cursors only when
+every action went through (or reads a full listing next). `RemoveOrphan` touches no link.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sync.actions import Delete, SaveLink
+from sync.actions import Delete, ForgetLink, SaveLink
 from sync.copies import create_copy, update_side
 from sync.draft import Draft
 from sync.event import CanonicalEvent
@@ -83,9 +83,19 @@ def origin_deleted(draft: Draft, link: Link, theirs: Present) -> None:
     _delete(draft, link, other, theirs, reason)
 
 
+def both_gone(draft: Draft, link: Link) -> None:
+    """Nothing left on either side. Edits of the copy the origin never received (owed by an
+    earlier run) were lost to the origin's deletion: say so."""
+    if owed_fields(link.base, link.seen_on(link.origin)):
+        reason = Reason.DELETE_WINS
+        draft.conflicts.append(deletion_conflict(link, link.origin, link.base, reason, link.origin))
+    draft.removed.add(link.link_id)
+    draft.emit(ForgetLink(link, Reason.DELETED_ON_BOTH))
+
+
 def swept_origin(draft: Draft, link: Link, mine: Present, theirs: Observation) -> None:
     """The origin is an instance whose series this plan deletes: it goes along, and so does
-    its copy. An edit it had is lost to that deletion, which came from the other side.
+    its copy; the edits either had are lost to that deletion, and recorded.
     Both are deleted explicitly (a missing one counts as done), so the outcome does not hang
     on the provider's cascade or on the series' own delete succeeding."""
     origin, other = link.origin, link.origin.other
@@ -94,6 +104,10 @@ def swept_origin(draft: Draft, link: Link, mine: Present, theirs: Observation) -
             deletion_conflict(link, other, mine, Reason.DELETE_WINS, winner=other)
         )
     copy = theirs if isinstance(theirs, Present) else None
+    if copy is not None and _copy_edited(link, copy):
+        draft.conflicts.append(
+            deletion_conflict(link, origin, copy, Reason.DELETE_WINS, winner=origin)
+        )
     _sweep(draft, link, origin, mine, forget=copy is None)
     if copy is not None:
         _sweep(draft, link, other, copy, forget=True)
@@ -178,10 +192,11 @@ def _delete(draft: Draft, link: Link, side: Side, item: Present, reason: Reason)
 
 
 def deletion_conflict(
-    link: Link, deleted: Side, kept: Present, reason: Reason, winner: Side
+    link: Link, deleted: Side, kept: Present | CanonicalEvent, reason: Reason, winner: Side
 ) -> Conflict:
     """An edit on one side met a deletion on the other; `winner` says which survived."""
-    values = {deleted: None, deleted.other: kept.event}
+    event = kept if isinstance(kept, CanonicalEvent) else kept.event
+    values = {deleted: None, deleted.other: event}
     return Conflict(
         link_id=link.link_id,
         field=DELETED,

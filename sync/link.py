@@ -4,7 +4,12 @@ Per side it keeps the id, the version last seen and the content last seen (or wr
 side's content is compared with its own last-seen content, not with the other side's, because
 the two differ by design (privacy, overrides) and may lag when a direction is switched off.
 `base` is the merged result of the last sync in the origin's terms: the value a field keeps
-when neither side changed it, which also carries the intent of a run that stopped midway.
+when neither side changed it. It also carries the intent of a run that stopped midway: where
+it differs from what the origin was last seen holding, the origin is owed a write (see
+`sync.merge.owed_fields`).
+
+Persist every field: `models/` keeps one row per link with unique (connection, wix_id) and
+(connection, external_id); the three snapshots and the overrides fit JSON (`sync.codec`).
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sync.actions import Delete, ForgetLink, SaveLink
+from sync.actions import Delete, SaveLink
 from sync.copies import update_side
 from sync.deletions import (
+    both_gone,
     copy_deleted,
     origin_deleted,
     swept_copy,
@@ -46,8 +47,7 @@ def plan_link(draft: Draft, link: Link) -> None:
     elif isinstance(theirs, Present):
         origin_deleted(draft, link, theirs)
     else:
-        draft.removed.add(link.link_id)
-        draft.emit(ForgetLink(link, Reason.DELETED_ON_BOTH))
+        both_gone(draft, link)
 
 
 def updated_in(side: Side) -> Reason:
@@ -91,9 +91,18 @@ def _both_present(draft: Draft, link: Link, mine: Present, theirs: Present) -> N
     planned = replace(observed, base=merged)
     draft.remember(planned)
     skips_before = len(draft.skipped)
+    # An edit is taken as settled only once both events were seen: a side absent from an
+    # incremental listing may have been deleted or edited, and its change must still count.
+    unseen = (mine.changed and not theirs.listed) or (theirs.changed and not mine.listed)
+    not_blocking = origin is Side.EXTERNAL and blocking_reason(merged, draft.policy) is not None
+    checkpoint = replace(link, base=merged) if unseen else planned
+    if not_blocking and checkpoint != link and draft.write_block(Side.WIX) is None:
+        # Save the merge result before removing the block: if the origin's update fails and
+        # the run dies after the delete, the next run must still know why the block went.
+        draft.emit(SaveLink(checkpoint, Reason.NO_LONGER_BLOCKING))
 
     wrote = update_side(draft, planned, origin, mine.remote, merged, None, why.reason(origin))
-    if origin is Side.EXTERNAL and blocking_reason(merged, draft.policy) is not None:
+    if not_blocking:
         wrote = _remove_block(draft, planned, theirs) or wrote
     else:
         copy, series_link_id = draft.copy_for(origin, merged, overrides)
@@ -101,9 +110,6 @@ def _both_present(draft: Draft, link: Link, mine: Present, theirs: Present) -> N
         wrote = (
             update_side(draft, planned, other, theirs.remote, copy, series_link_id, reason) or wrote
         )
-    # An edit is taken as settled only once both events were seen: a side absent from an
-    # incremental listing may have been deleted, and the edit must still count then.
-    unseen = (mine.changed and not theirs.listed) or (theirs.changed and not mine.listed)
     if not wrote and planned != link and not unseen:
         refusals = [s.reason for s in draft.skipped[skips_before:]]
         quiet = Reason.IN_SYNC if why.any_edit else Reason.ECHO

@@ -28,14 +28,14 @@ class Reason(StrEnum):
     # deletes
     DELETED_IN_WIX = "DELETED_IN_WIX"
     DELETED_EXTERNALLY = "DELETED_EXTERNALLY"
-    DELETE_WINS = "DELETE_WINS"  # the origin deleted what the other side had changed
+    DELETE_WINS = "DELETE_WINS"  # a deletion beat an edit (the origin's, or its series')
     DELETED_ON_BOTH = "DELETED_ON_BOTH"
     NO_LONGER_BLOCKING = "NO_LONGER_BLOCKING"  # became free or all-day: its block goes
     WITH_ITS_SERIES = "WITH_ITS_SERIES"  # an instance goes when its series is deleted
-    ORPHANED_COPY = "ORPHANED_COPY"  # our copy whose source and link are gone
+    ORPHANED_COPY = "ORPHANED_COPY"  # our copy that no link owns (source gone, or a twin)
     # bookkeeping and skips
     ECHO = "ECHO"  # our own write coming back, or a version bump without a content change
-    IN_SYNC = "IN_SYNC"  # both sides changed to the same content
+    IN_SYNC = "IN_SYNC"  # a change that needs no write (e.g. both sides made the same one)
     OWN_EVENT = "OWN_EVENT"  # made by calsync: never imported back as new
     READ_ONLY = "READ_ONLY"
     IMPORT_DISABLED = "IMPORT_DISABLED"
@@ -45,6 +45,4 @@ class Reason(StrEnum):
     CANCELLED = "CANCELLED"  # a new event that is already cancelled: nothing to copy
     SERIES_NOT_LINKED = "SERIES_NOT_LINKED"  # an exception whose series has no copy yet
     UNKNOWN_DELETED = "UNKNOWN_DELETED"  # a deletion notice for something we never linked
-    ORIGIN_GONE = "ORIGIN_GONE"  # the copy outlives its origin because it may not be deleted
-    COPY_GONE = "COPY_GONE"  # the copy is gone and nothing may be written to repair it
     MASS_DELETE_GUARD = "MASS_DELETE_GUARD"

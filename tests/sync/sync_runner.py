@@ -52,7 +52,8 @@ class Connection:
     def sync(
         self, *, full: bool = False, allow_mass_delete: bool = False
     ) -> tuple[PlanResult, Applied]:
-        """One run. Cursors advance only when the whole plan was applied (no crash)."""
+        """One run. Cursors advance only when every action went through: a failed action
+        must meet the same changes again next time (a crash skips this line anyway)."""
         snapshots: dict[Side, SideSnapshot] = {}
         next_cursors: dict[Side, str] = {}
         for side in Side:
@@ -69,7 +70,8 @@ class Connection:
         self.last_plan = result
         stores = {Side.WIX: self.wix, Side.EXTERNAL: self.external}
         applied = apply_plan(result, stores, self.links)
-        self.cursors.update(next_cursors)
+        if not applied.failed:
+            self.cursors.update(next_cursors)
         return result, applied
 
 

@@ -69,7 +69,7 @@ class UserOp:
     seq: int
     key: str  # the pair's link id
     side: Side
-    kind: str  # "edit" | "delete" | "override"
+    kind: str  # "edit" | "delete" | "override" | "series deleted"
     field: Field | None = None
     value: FieldValue | None = None
     # A copy deleted before any run recorded its link (a run died right after making it)
@@ -335,8 +335,18 @@ class SyncMachine(RuleBasedStateMachine):
             return
         store = self.store(side)
         before = store.events()
-        store.remove(target.id)  # a series takes its instances along
         n = self.next_n()
+        # Deleting a series deletes its instances, on both sides once synced: a person meant
+        # that, so it supersedes the instances' earlier edits wherever they were made.
+        key = self.key_of(side, target)
+        series_ids = {r.id for s in Side for r in self.store(s) if self.key_of(s, r) == key}
+        for other in Side:
+            for remote in self.store(other):
+                rec = remote.event.recurrence if remote.event else None
+                if rec is not None and rec.series_id in series_ids:
+                    op = UserOp(n, self.key_of(other, remote), other, "series deleted")
+                    self.ops.append(op)
+        store.remove(target.id)  # a series takes its instances along
         for event_id, remote in before.items():
             if event_id not in store.events():
                 key = self.key_of(side, remote)
@@ -567,7 +577,7 @@ class SyncMachine(RuleBasedStateMachine):
         for other in self.ops:
             if other.seq <= op.seq or other.key != op.key:
                 continue
-            if other.kind == "delete" or op.kind == "delete":
+            if other.kind in ("delete", "series deleted") or op.kind == "delete":
                 return True
             if other.kind == "edit" and other.field is op.field:
                 return True

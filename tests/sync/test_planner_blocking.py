@@ -14,14 +14,15 @@ from sync.link import Link, idempotency_key
 from sync.snapshot import RemoteEvent
 
 FREE = event("Dentist", transparency=Transparency.FREE)
+CHECKPOINT = ("SaveLink", None, "NO_LONGER_BLOCKING")  # why the block goes, saved first
 ALL_DAY = event("Dentist", all_day=True, start=date(2025, 3, 3), end=date(2025, 3, 4))
 
 
 @pytest.mark.parametrize(
     ("changed", "options", "expected"),
     [
-        (FREE, {}, [("Delete", "wix", "NO_LONGER_BLOCKING")]),
-        (ALL_DAY, {}, [("Delete", "wix", "NO_LONGER_BLOCKING")]),
+        (FREE, {}, [CHECKPOINT, ("Delete", "wix", "NO_LONGER_BLOCKING")]),
+        (ALL_DAY, {}, [CHECKPOINT, ("Delete", "wix", "NO_LONGER_BLOCKING")]),
         (FREE, {"block_free": True}, [("SaveLink", None, "IN_SYNC")]),  # a block is busy anyway
         (ALL_DAY, {"block_all_day": True}, [("Update", "wix", "UPDATED_EXTERNALLY")]),
     ],
@@ -34,7 +35,7 @@ def test_an_event_that_stops_blocking_loses_its_block(
     _, block, _ = pair(EXTERNAL, event("Dentist"), conn)
     result = run([block], [remote("e1", changed, "v2")], [link], conn, complete=True)
     assert kinds(result) == expected
-    action = result.actions[0]
+    action = result.actions[-1]
     if isinstance(action, Delete):
         assert (action.target_id, action.forget) == ("w1", False)
         tombstone = action.settle(action.link, None)
@@ -79,3 +80,22 @@ def test_a_tombstone_is_forgotten_when_its_event_is_deleted() -> None:
     link = tombstone(FREE)
     result = run([], [RemoteEvent.gone("e1")], [link])
     assert kinds(result) == [("ForgetLink", None, "DELETED_ON_BOTH")]
+
+
+def test_a_block_removed_on_an_unseen_copy_keeps_the_origin_edit_pending() -> None:
+    """Only the external event's notice arrived (it became all-day); the block was edited
+    too, unseen. The plan removes the block but settles nothing it has not seen: the next
+    full listing still meets both edits, as a conflict."""
+    link, block, _ = pair(EXTERNAL, event("Dentist"))
+    first = run([], [remote("e1", ALL_DAY, "v2")], [link])
+    checkpoint, delete = first.actions
+    assert isinstance(checkpoint, SaveLink) and isinstance(delete, Delete)
+    assert checkpoint.link.external_version == "v1" and checkpoint.link.base == ALL_DAY
+    assert block.event is not None
+    moved_block = remote("w1", block.event.with_when(event(hour=5).when), "v2")
+    saved = checkpoint.link  # the delete failed (412: the block had changed)
+    second = run([moved_block], [remote("e1", ALL_DAY, "v2")], [saved], complete=True)
+    (conflict,) = second.conflicts
+    assert (conflict.field, conflict.winner) == ("when", EXTERNAL)  # origin_wins
+    assert (conflict.wix_value, conflict.external_value) == (event(hour=5).when, ALL_DAY.when)
+    assert kinds(second)[-1] == ("Delete", "wix", "NO_LONGER_BLOCKING")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from sync.event import (
     Transparency,
     same_content,
 )
+from sync.link import link_id_for
 from sync.mapping import copy_of
 from sync.policy import ConnectionPolicy, Privacy, ProviderName
 from sync.side import Side
@@ -205,3 +206,63 @@ def test_a_provider_that_coerces_what_it_stores_does_not_cause_ping_pong() -> No
     for _ in range(2):
         settled, _ = conn.sync(full=True)
         assert settled.actions == ()
+
+
+def test_a_crash_after_removing_a_block_never_reads_as_the_block_deleted_by_hand() -> None:
+    """The block was made all-day in Wix: the external update fails, the block's removal is
+    applied but its reply is lost. The next run must not take the missing block for a
+    person's deletion (which would delete the external event)."""
+    conn = connect()
+    wix, ext = memory(conn, Side.WIX), memory(conn, Side.EXTERNAL)
+    origin = ext.add(event("Dentist"))
+    conn.sync()
+    block_id, block = only(wix)
+    wix.edit(block_id, replace(block, all_day=True, start=date(2025, 3, 3), end=date(2025, 3, 4)))
+    ext.faults.fail_writes = 1
+    wix.faults.crash_after_writes, wix.faults.crash_after_applying = 0, True
+    with pytest.raises(SimulatedCrash):
+        conn.sync()
+    assert wix.events() == {}
+    conn.sync(full=True)
+    assert only(ext) == (origin.id, all_day_of(origin.event))  # the edit arrived, nothing lost
+    settled, _ = conn.sync(full=True)
+    assert settled.actions == ()
+
+
+def test_exceptions_go_with_their_series_and_every_lost_edit_is_recorded() -> None:
+    """An external series becomes all-day: its Wix block series goes, and with it an
+    exception someone made on the block, and that exception's external copy. Both had
+    fresh edits; both losses are recorded."""
+    conn = connect()
+    wix, ext = memory(conn, Side.WIX), memory(conn, Side.EXTERNAL)
+    series = ext.add(event("Weekly", recurrence=Recurrence(rule="FREQ=WEEKLY;BYDAY=MO")))
+    conn.sync()
+    block_id, block = only(wix)
+    slot = block.start + timedelta(days=7)
+    exception = wix.add(
+        replace(
+            block, title="Moved", recurrence=Recurrence(series_id=block_id, original_start=slot)
+        )
+    )
+    conn.sync()
+    link = conn.links[link_id_for(CONNECTION, Side.WIX, exception.id)]
+    assert link.external_id is not None
+    assert exception.event is not None
+    wix.edit(exception.id, replace(exception.event, title="Wix edit"))
+    copy = ext.get(link.external_id).event
+    assert copy is not None
+    ext.edit(link.external_id, replace(copy, title="External edit"))
+    assert series.event is not None
+    ext.edit(series.id, all_day_of(series.event))
+
+    result, applied = conn.sync(full=True)
+    assert not applied.failed
+    lost = [c for c in result.conflicts if c.link_id == link.link_id]
+    assert sorted((c.field, c.reason.value, c.winner) for c in lost) == [
+        ("deleted", "DELETE_WINS", Side.EXTERNAL),  # the Wix exception's edit
+        ("deleted", "DELETE_WINS", Side.WIX),  # the external copy's edit
+    ]
+    assert wix.events() == {}
+    assert set(ext.events()) == {series.id}
+    settled, _ = conn.sync(full=True)
+    assert settled.actions == ()
