@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from models import ChannelStatus, Provider, PushChannel
 from models.db import session_scope
-from models.notifications import mark_enqueued, record
+from models.notifications import is_echo, mark_enqueued, record
 from providers.local import ForgedNotification, verify_notification
 from tasks.context import WorkerContext, build_context
 from tasks.enqueue import request_sync
@@ -57,10 +57,14 @@ def receive_local(state: Any, headers: Mapping[str, str], body: bytes) -> dict[s
             raise HTTPException(status_code=401, detail=str(error)) from None
         assert channel is not None
         calendar_id = channel.calendar_id
-        item = record(db, "local", note.idempotency_key, calendar_id,
-                      {"channel": note.channel_id, "message": note.message})  # fmt: skip
+        echo = is_echo(db, calendar_id, note.event_id, note.version)
+        payload = {"channel": note.channel_id, "message": note.message,
+                   "event": note.event_id, "version": note.version}  # fmt: skip
+        item = record(db, "local", note.idempotency_key, calendar_id, payload, done=echo)
     if item is None:
         return {"duplicate": True}
+    if echo:
+        return {"duplicate": False, "echo": True}
     context = worker_context(state)
     delay = context.settings.notification_debounce_seconds
     if request_sync(context, calendar_id, "webhook", delay=delay):

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from models.enums import InboxStatus
 from models.inbox import InboxItem
+from models.link import Link
 from models.types import utcnow
 
 
@@ -21,14 +22,17 @@ def record(
     calendar_id: str | None,
     payload: dict[str, Any] | None = None,
     tenant_id: str | None = None,
+    done: bool = False,
 ) -> int | None:
-    """Insert under the unique (provider, key); the new row's id, or None for a duplicate."""
+    """Insert under the unique (provider, key); the new row's id, or None for a duplicate.
+    `done`: nothing to do (an echo of our own write), kept only so a resend is a duplicate."""
     dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
     statement = (
         dialect.insert(InboxItem)
         .values(
             provider=provider, idempotency_key=key, calendar_id=calendar_id, tenant_id=tenant_id,
-            payload=payload or {}, status=InboxStatus.RECEIVED, attempts=0, received_at=utcnow(),
+            payload=payload or {}, attempts=0, received_at=utcnow(),
+            status=InboxStatus.DONE if done else InboxStatus.RECEIVED,
         )
         .on_conflict_do_nothing(index_elements=["provider", "idempotency_key"])
         .returning(InboxItem.id)
@@ -92,3 +96,34 @@ def has_open(db: Session, calendar_id: str) -> bool:
         InboxItem.status.in_([InboxStatus.RECEIVED, InboxStatus.ENQUEUED]),
     )
     return db.scalar(query.limit(1)) is not None
+
+
+def is_echo(db: Session, calendar_id: str, event_id: str | None, version: str | None) -> bool:
+    """The notification reports a version we wrote ourselves: nothing new to pull."""
+    if not event_id or not version:
+        return False
+    ours = select(Link.id).where(
+        Link.calendar_id == calendar_id,
+        or_(
+            and_(Link.external_event_id == event_id, Link.external_version == version),
+            and_(Link.wix_event_id == event_id, Link.wix_version == version),
+        ),
+    )
+    return db.scalar(ours.limit(1)) is not None
+
+
+def close_echoes(db: Session, calendar_id: str) -> None:
+    """Close open notifications that turned out to report our own writes: the echo can reach
+    the webhook a moment before the write's link is saved."""
+    rows = db.scalars(
+        select(InboxItem)
+        .where(
+            InboxItem.calendar_id == calendar_id,
+            InboxItem.status.in_([InboxStatus.RECEIVED, InboxStatus.ENQUEUED]),
+        )
+        .limit(1000)
+    ).all()
+    for row in rows:
+        payload = row.payload or {}
+        if is_echo(db, calendar_id, payload.get("event"), payload.get("version")):
+            row.status, row.processed_at = InboxStatus.DONE, utcnow()

@@ -170,6 +170,8 @@ class Notification:
     channel_id: str
     calendar: str
     message: int
+    event_id: str | None = None
+    version: str | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -192,4 +194,7 @@ def verify_notification(
     if not hmac.compare_digest(expected, headers.get("x-store-signature", "")):
         raise ForgedNotification("bad signature")
     payload = json.loads(body)
-    return Notification(channel_id, str(payload["calendar"]), int(payload["message"]))
+    return Notification(
+        channel_id, str(payload["calendar"]), int(payload["message"]),
+        payload.get("event"), payload.get("version"),
+    )  # fmt: skip

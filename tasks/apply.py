@@ -5,11 +5,12 @@ This follows the contract in `sync.actions`. The link store is where links live 
 lets a run that dies midway resume without repeating a finished write.
 
 How failures end an action or the run:
-- `PreconditionFailed` (the event changed under us) fails that action only: the next run reads
-  the new version and plans again.
-- `PermanentError` with `INVALID_EVENT` fails that action only (it may become a dead letter).
-- Any other `ProviderError` (throttling, outage, revoked access) stops the run: the caller
-  retries later or marks the connection, and the links saved so far stand.
+- Throttling (`RateLimited`) and a permanent refusal of the account (revoked token, forbidden,
+  calendar gone) stop the run: every further call would fail the same way. The links saved so
+  far stand; the caller retries later or marks the connection.
+- Anything else fails that action only and the run goes on: a stale `If-Match` (the next run
+  reads the new version and plans again), a refused event (it may become a dead letter), a 5xx
+  on one write (the caller retries the run).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from providers.base import (
     NotFound,
     PermanentError,
     PermanentReason,
-    PreconditionFailed,
     ProviderError,
+    RateLimited,
 )
 from sync.actions import (
     Action,
@@ -112,9 +113,11 @@ def apply_plan(
 
 
 def _fails_one_action(error: ProviderError) -> bool:
-    if isinstance(error, PreconditionFailed | NotFound):
-        return True
-    return isinstance(error, PermanentError) and error.reason is PermanentReason.INVALID_EVENT
+    if isinstance(error, RateLimited):
+        return False
+    if isinstance(error, PermanentError):
+        return error.reason is PermanentReason.INVALID_EVENT
+    return True
 
 
 def _apply(

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 from models import Conflict as ConflictRow
 from models import Connection, ConnectionStatus, ExternalCalendar, RunStatus, SyncRun
 from models import Side as RowSide
-from models.notifications import complete, has_open
+from models.notifications import close_echoes, complete, has_open
 from models.types import utcnow
-from providers.base import ProviderError
+from providers.base import ProviderError, TransientError
 from sync.actions import Action, Create, Delete, PlanResult, RemoveOrphan, Update
 from sync.link import Link
 from sync.merge import Conflict
@@ -60,8 +60,10 @@ def run_calendar(
         connection = None if calendar is None else db.get(Connection, calendar.connection_id)
         if calendar is None or connection is None or connection.status in INACTIVE:
             return RunOutcome(None, 0, 0, skipped=True)
-        if trigger in NOTIFIED and not has_open(db, calendar.id):
-            return RunOutcome(None, 0, 0, skipped=True)
+        if trigger in NOTIFIED:
+            close_echoes(db, calendar.id)
+            if not has_open(db, calendar.id):
+                return RunOutcome(None, 0, 0, skipped=True)
         run = SyncRun(connection_id=connection.id, calendar_id=calendar.id, trigger=trigger,
                       kind="full" if full else "incremental")  # fmt: skip
         db.add(run)
@@ -89,11 +91,22 @@ def run_calendar(
         _finish(context, run_id, clock, counter.calls, error=error)
         return RunOutcome(run_id, 0, 0, stopped_by=error)
     dead.clear_succeeded(applied.done)
-    complete_run = applied.stopped_by is None and not result.errors
+    # A failed action must meet the same change again next run: only a run in which every
+    # action went through may move the cursors on.
+    complete_run = applied.stopped_by is None and not applied.failed and not result.errors
     _finish(context, run_id, clock, counter.calls, result=result, applied=applied,
             started=started if complete_run else None,
             cursors=(wix_next, ext_next) if complete_run else None)  # fmt: skip
-    return RunOutcome(run_id, len(applied.done), len(applied.failed), applied.stopped_by)
+    return RunOutcome(run_id, len(applied.done), len(applied.failed), _retry_reason(applied))
+
+
+def _retry_reason(applied: Applied) -> ProviderError | None:
+    """What the task should retry for: the error that stopped the run, else the first
+    transient failure of a single write (a 5xx), which is worth another try soon."""
+    if applied.stopped_by is not None:
+        return applied.stopped_by
+    transient = (e for _, e in applied.failed if isinstance(e, TransientError))
+    return next(transient, None)
 
 
 class _Beating:

@@ -28,7 +28,7 @@ async def person_add(request: Request, state: StoreState) -> Response:
     name = request.path_params["cal"]
     with state.lock:
         remote = state.calendar(name).add(event_from_dict(body["event"]))
-    state.changed(name)
+    state.changed(name, remote.id)
     return JSONResponse(remote_to_dict(remote), status_code=201)
 
 
@@ -39,7 +39,7 @@ async def person_edit(request: Request, state: StoreState) -> Response:
         remote = state.calendar(name).edit(
             request.path_params["id"], event_from_dict(body["event"])
         )
-    state.changed(name)
+    state.changed(name, remote.id)
     return JSONResponse(remote_to_dict(remote))
 
 
@@ -47,7 +47,7 @@ async def person_remove(request: Request, state: StoreState) -> Response:
     name = request.path_params["cal"]
     with state.lock:
         state.calendar(name).remove(request.path_params["id"])
-    state.changed(name)
+    state.changed(name, request.path_params["id"])
     return Response(status_code=204)
 
 

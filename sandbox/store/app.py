@@ -82,8 +82,12 @@ class StoreState:
                 )
             return self.calendars[name]
 
-    def changed(self, name: str) -> None:
-        self.pusher.notify(name)
+    def changed(self, name: str, event_id: str) -> None:
+        """Push a notification naming the event and its new version, as Graph does (so a
+        receiver can tell the echo of its own write without a round trip)."""
+        with self.lock:
+            version = self.calendar(name).get(event_id).version
+        self.pusher.notify(name, event_id, version)
 
     def take_fault(self, method: str, path: str, body: bytes) -> HttpFault | None:
         with self.lock:
@@ -153,7 +157,7 @@ async def create_event(request: Request, state: StoreState) -> Response:
             event_from_dict(body["event"]), body["idempotencyKey"],
             marker=body["marker"], tag=body.get("tag"),
         )  # fmt: skip
-    state.changed(name)
+    state.changed(name, remote.id)
     return JSONResponse(remote_to_dict(remote), status_code=201)
 
 
@@ -165,7 +169,7 @@ async def update_event(request: Request, state: StoreState) -> Response:
             request.path_params["id"], event_from_dict(body["event"]),
             request.headers.get("if-match"),
         )  # fmt: skip
-    state.changed(name)
+    state.changed(name, remote.id)
     return JSONResponse(remote_to_dict(remote))
 
 
@@ -173,7 +177,7 @@ async def delete_event(request: Request, state: StoreState) -> Response:
     name = request.path_params["cal"]
     with state.lock:
         state.calendar(name).delete(request.path_params["id"], request.headers.get("if-match"))
-    state.changed(name)
+    state.changed(name, request.path_params["id"])
     return Response(status_code=204)
 
 

@@ -32,7 +32,9 @@ class Pusher:
     channels: dict[str, Channel] = field(default_factory=dict)
     drop_next: int = 0
     delivered: list[tuple[str, int, int]] = field(default_factory=list)  # channel, message, status
-    _queue: queue.Queue[tuple[Channel, int] | None] = field(default_factory=queue.Queue)
+    _queue: queue.Queue[tuple[Channel, int, str, str | None] | None] = field(
+        default_factory=queue.Queue
+    )
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _idle_markers: list[threading.Event] = field(default_factory=list)
@@ -47,7 +49,7 @@ class Pusher:
         with self._lock:
             self.channels.pop(channel_id, None)
 
-    def notify(self, calendar: str) -> None:
+    def notify(self, calendar: str, event_id: str, version: str | None) -> None:
         with self._lock:
             targets = [c for c in self.channels.values() if c.calendar == calendar]
             for channel in targets:
@@ -55,7 +57,7 @@ class Pusher:
                 if self.drop_next > 0:
                     self.drop_next -= 1
                     continue
-                self._queue.put((channel, channel.messages))
+                self._queue.put((channel, channel.messages, event_id, version))
             if targets and self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="store-push", daemon=True)
                 self._thread.start()
@@ -79,8 +81,12 @@ class Pusher:
                     continue
                 self._send(client, *item)
 
-    def _send(self, client: httpx.Client, channel: Channel, message: int) -> None:
-        body = json.dumps({"calendar": channel.calendar, "message": message}).encode()
+    def _send(
+        self, client: httpx.Client, channel: Channel, message: int, event_id: str,
+        version: str | None,
+    ) -> None:  # fmt: skip
+        body = json.dumps({"calendar": channel.calendar, "message": message,
+                           "event": event_id, "version": version}).encode()  # fmt: skip
         signature = hmac.new(channel.secret.encode(), body, hashlib.sha256).hexdigest()
         headers = {
             "Content-Type": "application/json",

@@ -201,3 +201,15 @@ def _debug_runs(engine: Engine, calendar_id: str) -> list[tuple[object, ...]]:
                 .order_by(SyncRun.started_at)
             )
         ]
+
+
+def test_the_echo_of_our_own_write_triggers_no_run(
+    watched: Pair, worker: Launch, engine: Engine
+) -> None:
+    worker()
+    watched.person_adds(watched.external, "Dentist")
+    wait_until(lambda: titles(watched, watched.wix) == ["Dentist"], 60, "the block")
+    watched.store.pusher.wait_idle()  # our write's notification has been delivered too
+    wait_until(lambda: inbox(engine, InboxStatus.DONE) == inbox(engine) == 2, 30, "both closed")
+    time.sleep(1)  # longer than the debounce: a run for the echo would have started
+    assert sync_runs(engine, watched.calendar_id) == 1
