@@ -123,7 +123,17 @@ def close_echoes(db: Session, calendar_id: str) -> None:
         )
         .limit(1000)
     ).all()
+    reported = {(r.payload or {}).get("event") for r in rows} - {None}
+    if not reported:
+        return
+    links = db.execute(
+        select(Link.wix_event_id, Link.wix_version, Link.external_event_id, Link.external_version)
+        .where(Link.calendar_id == calendar_id)
+        .where(or_(Link.wix_event_id.in_(reported), Link.external_event_id.in_(reported)))
+    ).all()
+    ours = {(w, wv) for w, wv, _, _ in links} | {(e, ev) for _, _, e, ev in links}
     for row in rows:
         payload = row.payload or {}
-        if is_echo(db, calendar_id, payload.get("event"), payload.get("version")):
+        reported_version = (payload.get("event"), payload.get("version"))
+        if None not in reported_version and reported_version in ours:
             row.status, row.processed_at = InboxStatus.DONE, utcnow()
