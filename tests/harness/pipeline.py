@@ -56,6 +56,9 @@ class Pair:
         response = httpx.get(f"{self.store_url}/_store/calendars/{calendar}/events")
         return list(response.json()["events"])
 
+    def titles(self, calendar: str) -> list[str]:
+        return sorted(str(e["event"]["title"]) for e in self.events(calendar))  # type: ignore[index]
+
     def writes(self, calendar: str, method: str = "POST") -> int:
         log = httpx.get(f"{self.store_url}/_store/requests").json()["requests"]
         path = f"/calendars/{calendar}/events"

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, func, select
 
 from api.app import create_app
 from config import Settings
-from models import Connection, ConnectionStatus, ErrorReason, InboxItem, InboxStatus
+from models import Connection, ConnectionStatus, ErrorReason, InboxItem, InboxStatus, SyncRun
 from models.db import session_scope
 from models.types import utcnow
 from sandbox.server import ServedApp, serve_in_thread
@@ -28,10 +28,6 @@ from tasks.context import WorkerContext, build_context
 from tasks.enqueue import request_sync
 from tasks.maintenance import sweep
 from workers.celery_app import create_celery
-
-
-def titles(pair: Pair, calendar: str) -> list[str]:
-    return sorted(str(e["event"]["title"]) for e in pair.events(calendar))  # type: ignore[index]
 
 
 def inbox(engine: Engine, status: InboxStatus | None = None) -> int:
@@ -64,7 +60,7 @@ def test_the_same_notification_ten_times_is_one_write(
         assert response.json() == {"duplicate": True}
     assert inbox(engine) == 1
     worker()
-    wait_until(lambda: titles(watched, watched.wix) == ["Dentist"], 60, "the block")
+    wait_until(lambda: watched.titles(watched.wix) == ["Dentist"], 60, "the block")
     # Our own write comes back as a notification too; every one of them gets closed.
     wait_until(lambda: inbox(engine, InboxStatus.DONE) == inbox(engine), 30, "the inbox to close")
     assert watched.writes(watched.wix) == 1
@@ -145,7 +141,7 @@ def test_broker_down_the_webhook_is_kept_and_applied_later(
         assert inbox(engine, InboxStatus.RECEIVED) == 1
         running.append(services.start_private_redis(port))  # the broker is back
         sweep(context, now=utcnow() + timedelta(minutes=5))
-        wait_until(lambda: titles(pair, pair.wix) == ["During the outage"], 90, "applied")
+        wait_until(lambda: pair.titles(pair.wix) == ["During the outage"], 90, "applied")
 
 
 def test_a_429_storm_is_waited_out(pair: Pair, worker: Launch, context: WorkerContext) -> None:
@@ -183,8 +179,6 @@ def test_a_revoked_account_stops_with_a_reason(
 
 
 def _debug_runs(engine: Engine, calendar_id: str) -> list[tuple[object, ...]]:
-    from models import SyncRun
-
     with engine.connect() as db:
         return [
             tuple(r)
@@ -208,7 +202,7 @@ def test_the_echo_of_our_own_write_triggers_no_run(
 ) -> None:
     worker()
     watched.person_adds(watched.external, "Dentist")
-    wait_until(lambda: titles(watched, watched.wix) == ["Dentist"], 60, "the block")
+    wait_until(lambda: watched.titles(watched.wix) == ["Dentist"], 60, "the block")
     watched.store.pusher.wait_idle()  # our write's notification has been delivered too
     wait_until(lambda: inbox(engine, InboxStatus.DONE) == inbox(engine) == 2, 30, "both closed")
     time.sleep(1)  # longer than the debounce: a run for the echo would have started

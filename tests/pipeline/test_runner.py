@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
+from harness.pipeline import Pair
 from sqlalchemy import Engine, select
 
 from models import Connection, ConnectionStatus, ExternalCalendar, Link, SyncRun
@@ -13,14 +12,13 @@ from tasks.context import WorkerContext
 from tasks.runner import run_calendar
 
 
-def test_a_run_syncs_both_ways_and_records_itself(pair: Any, context: WorkerContext,
+def test_a_run_syncs_both_ways_and_records_itself(pair: Pair, context: WorkerContext,
                                                   engine: Engine) -> None:  # fmt: skip
     pair.person_adds(pair.external, "Dentist")
     pair.person_adds(pair.wix, "Yoga class", hour=3)
     outcome = run_calendar(context, pair.calendar_id, "reconcile", full=True)
     assert outcome.stopped_by is None and outcome.failed == 0
-    wix_titles = sorted(str(e["event"]["title"]) for e in pair.events(pair.wix))  # type: ignore[index]
-    external_titles = sorted(str(e["event"]["title"]) for e in pair.events(pair.external))  # type: ignore[index]
+    wix_titles, external_titles = pair.titles(pair.wix), pair.titles(pair.external)
     assert "Yoga class" in external_titles and len(external_titles) == 2
     assert len(wix_titles) == 2
     blocks = [e for e in pair.events(pair.wix) if e["tag"] == "local"]
@@ -36,7 +34,7 @@ def test_a_run_syncs_both_ways_and_records_itself(pair: Any, context: WorkerCont
         assert connection is not None and connection.status is ConnectionStatus.SYNCED
 
 
-def test_a_second_run_writes_nothing(pair: Any, context: WorkerContext) -> None:
+def test_a_second_run_writes_nothing(pair: Pair, context: WorkerContext) -> None:
     pair.person_adds(pair.external, "Dentist")
     run_calendar(context, pair.calendar_id, "reconcile", full=True)
     posts = pair.writes(pair.wix) + pair.writes(pair.external)
@@ -45,7 +43,7 @@ def test_a_second_run_writes_nothing(pair: Any, context: WorkerContext) -> None:
     assert pair.writes(pair.wix, "PUT") == 0
 
 
-def test_throttled_store_stops_the_run_without_advancing(pair: Any, context: WorkerContext,
+def test_throttled_store_stops_the_run_without_advancing(pair: Pair, context: WorkerContext,
                                                          engine: Engine) -> None:  # fmt: skip
     pair.person_adds(pair.external, "Dentist")
     httpx.post(f"{pair.store_url}/_store/faults", json={"status": 429, "retryAfter": 2})
