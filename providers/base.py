@@ -17,7 +17,7 @@ idempotent, so a retried run can never make a second copy or overwrite a concurr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -29,6 +29,8 @@ from sync.snapshot import RemoteEvent, SideSnapshot
 
 __all__ = [
     "AlreadyExists",
+    "BeforeRequest",
+    "CalendarInfo",
     "CalendarProvider",
     "ChangePage",
     "CursorExpired",
@@ -39,8 +41,32 @@ __all__ = [
     "ProviderError",
     "RateLimited",
     "RemoteEvent",
+    "SyncWindow",
     "TransientError",
 ]
+
+# Called before every HTTP request a provider makes: counts the call and takes a token from the
+# account's quota (it may sleep, or raise `RateLimited` when the wait is too long for a worker).
+BeforeRequest = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class SyncWindow:
+    """The span of time calsync syncs; `list_changes(None)` lists what overlaps it."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class CalendarInfo:
+    """One calendar of a connected account, as listing the account's calendars shows it."""
+
+    remote_id: str
+    name: str
+    read_only: bool
+    primary: bool = False
+    time_zone: str | None = None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from providers.base import (
+    BeforeRequest,
     ChangePage,
     CursorExpired,
     NotFound,
@@ -33,8 +34,6 @@ from providers.base import (
 from sync.codec import event_to_dict, remote_from_dict
 from sync.event import CanonicalEvent, as_instant
 from sync.snapshot import RemoteEvent
-
-BeforeRequest = Callable[[], None]
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
