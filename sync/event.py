@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from functools import cached_property
 
 Moment = datetime | date  # a datetime for timed events, a date for all-day ones
 Normal = str | bool | None | tuple["Normal", ...]
@@ -90,6 +91,12 @@ class CanonicalEvent:
     @property
     def is_instance(self) -> bool:
         return self.recurrence is not None and self.recurrence.is_instance
+
+    @cached_property
+    def normal(self) -> dict[str, Normal]:
+        # Computed once per value: the planner compares each event many times. (A frozen
+        # dataclass still has a __dict__, which is where cached_property keeps it.)
+        return normal_form(self)
 
     def with_when(self, when: When) -> CanonicalEvent:
         return replace(
@@ -169,12 +176,12 @@ def normal_form(event: CanonicalEvent) -> dict[str, Normal]:
 
 
 def content_hash(event: CanonicalEvent) -> str:
-    encoded = json.dumps(normal_form(event), sort_keys=True, separators=(",", ":"))
+    encoded = json.dumps(event.normal, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
 def same_content(a: CanonicalEvent, b: CanonicalEvent) -> bool:
-    return normal_form(a) == normal_form(b)
+    return a is b or a.normal == b.normal
 
 
 def _normal_text(text: str) -> str:

@@ -54,7 +54,9 @@ class MergeResult:
 def changed_fields(now: CanonicalEvent, seen: CanonicalEvent | None) -> frozenset[Field]:
     if seen is None:
         return frozenset(Field)
-    return frozenset(f for f in Field if not same_value(value_of(now, f), value_of(seen, f)))
+    if now is seen or now.normal == seen.normal:
+        return frozenset()
+    return frozenset(f for f in Field if now.normal[f.value] != seen.normal[f.value])
 
 
 def owed_fields(base: CanonicalEvent, origin_seen: CanonicalEvent | None) -> frozenset[Field]:

@@ -24,7 +24,7 @@ from sync.event import CanonicalEvent, ExternalCalendarOverrides, Field, value_o
 from sync.link import Link
 from sync.mapping import blocking_reason, reversible_fields
 from sync.merge import Conflict, Edits, changed_fields, conflict_reason, merge, owed_fields
-from sync.observe import Gone, Present
+from sync.observe import Gone, Observation, Present
 from sync.reasons import Reason
 from sync.side import Side
 
@@ -33,6 +33,8 @@ def plan_link(draft: Draft, link: Link) -> None:
     origin = link.origin
     mine = draft.views[origin].observe(link)
     theirs = draft.views[origin.other].observe(link)
+    if _untouched(draft, link, mine, theirs):
+        return
     if isinstance(mine, Present) and draft.series_going(origin, mine.event):
         swept_origin(draft, link, mine, theirs)
     elif isinstance(theirs, Present) and draft.series_going(origin.other, theirs.event):
@@ -48,6 +50,19 @@ def plan_link(draft: Draft, link: Link) -> None:
         origin_deleted(draft, link, theirs)
     else:
         both_gone(draft, link)
+
+
+def _untouched(draft: Draft, link: Link, mine: Observation, theirs: Observation) -> bool:
+    """Neither incremental listing names the pair and the last run left it settled, so
+    planning it would repeat what the link records. This keeps an incremental run's cost in
+    the size of the change, not of the calendar. (A policy change comes with a full run.)"""
+    if not (isinstance(mine, Present) and isinstance(theirs, Present)):
+        return False
+    if mine.listed or theirs.listed:
+        return False
+    going = draft.series_going(link.origin, mine.event)
+    going = going or draft.series_going(link.origin.other, theirs.event)
+    return not going and not owed_fields(link.base, link.seen_on(link.origin))
 
 
 def updated_in(side: Side) -> Reason:

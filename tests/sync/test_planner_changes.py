@@ -228,6 +228,32 @@ def test_an_interrupted_merge_is_finished_from_the_base() -> None:
     assert (update.side, update.reason.value, update.event.start) == (WIX, "RESYNC", moved.start)
 
 
+def test_an_interrupted_merge_is_finished_by_an_incremental_run_that_lists_nothing() -> None:
+    link, _, _ = pair(WIX)
+    moved = event(hour=3)
+    link = replace(link, base=moved, external_seen=moved, external_version="v2")
+    (update,) = run([], [], [link]).actions
+    assert isinstance(update, Update)
+    assert (update.side, update.event.start) == (WIX, moved.start)
+
+
+def test_an_incremental_run_leaves_pairs_it_does_not_list_alone() -> None:
+    settled = [
+        replace(
+            pair(WIX, event(f"session {n}", hour=n))[0],
+            link_id=f"l{n}",
+            wix_id=f"w{n + 10}",
+            external_id=f"e{n + 10}",
+        )
+        for n in range(3)
+    ]
+    link, wix, _ = pair(WIX)
+    edited = replace(wix, version="v2", event=event(title="Renamed"))
+    result = run([edited], [], [*settled, link])
+    assert kinds(result) == [("Update", "external", "UPDATED_IN_WIX")]
+    assert result.skipped == ()
+
+
 def test_plans_are_deterministic() -> None:
     link, _, external = pair(WIX)
     edited = remote("w1", event(title="Again"), version="v2")
