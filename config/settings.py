@@ -95,6 +95,26 @@ class Settings(BaseSettings):
     inbox_retention_days: int = Field(7, ge=1)
     sync_run_retention_days: int = Field(30, ge=1)
 
+    # Access tokens are refreshed by beat this long before they expire (seconds).
+    token_refresh_before: int = Field(600, ge=60)
+
+    # OAuth `state`: how long a consent link stays valid (seconds); single use.
+    oauth_state_ttl: int = Field(900, ge=60, le=86400)
+
+    # CalDAV and Apple iCloud.
+    apple_caldav_url: AnyHttpUrl = AnyHttpUrl("https://caldav.icloud.com/")
+    # Allow CalDAV servers on loopback and private networks (never cloud metadata addresses).
+    caldav_allow_private: bool = False
+    caldav_max_concurrent_requests: int = Field(4, ge=1, le=64)
+
+    # SMTP for the approval emails of the sync-request flow (v1 API).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = False
+    smtp_from: str = "calsync@localhost"
+
     # Wix app.
     wix_app_id: str = ""
     wix_app_secret: SecretStr = SecretStr("")
