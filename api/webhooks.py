@@ -1,8 +1,7 @@
-"""Provider webhooks: verify, record in the inbox under an idempotency key, commit, enqueue.
+"""Provider webhooks under /webhooks: the local store's here, each provider's in its module.
 
-The answer goes out only after the commit, so a notification we acknowledged is never lost;
-a duplicate (same idempotency key) is acknowledged and dropped. If the broker is down the
-notification stays recorded and the inbox sweeper enqueues it later.
+Each receiver verifies, records in the inbox under an idempotency key, commits, and enqueues
+(`api.inbox`).
 """
 
 from __future__ import annotations
@@ -14,21 +13,16 @@ from fastapi import APIRouter, HTTPException, Request
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from api import google_webhooks, wix_webhooks
+from api.inbox import enqueue_recorded
 from models import ChannelStatus, Provider, PushChannel
 from models.db import session_scope
-from models.notifications import is_echo, mark_enqueued, record
+from models.notifications import is_echo, record
 from providers.local import ForgedNotification, verify_notification
-from tasks.context import WorkerContext, build_context
-from tasks.enqueue import request_sync
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
-
-
-def worker_context(state: Any) -> WorkerContext:
-    if getattr(state, "worker_context", None) is None:
-        state.worker_context = build_context(state.settings)
-    context: WorkerContext = state.worker_context
-    return context
+router.include_router(wix_webhooks.router)
+router.include_router(google_webhooks.router)
 
 
 @router.post(
@@ -65,9 +59,5 @@ def receive_local(state: Any, headers: Mapping[str, str], body: bytes) -> dict[s
         return {"duplicate": True}
     if echo:
         return {"duplicate": False, "echo": True}
-    context = worker_context(state)
-    delay = context.settings.notification_debounce_seconds
-    if request_sync(context, calendar_id, "webhook", delay=delay):
-        with session_scope(state.engine) as db:
-            mark_enqueued(db, [item])
+    enqueue_recorded(state, [(item, calendar_id)])
     return {"duplicate": False}

@@ -21,5 +21,6 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "dispatch": every(settings.dispatch_interval, "tasks.maintenance.dispatch"),
         "sweep-inbox": every(max(10, settings.inbox_sweep_after), "tasks.maintenance.sweep_inbox"),
         "renew-channels": every(900, "tasks.maintenance.renew_channels"),
+        "refresh-tokens": every(300, "tasks.maintenance.refresh_tokens"),
         "prune": every(3600, "tasks.maintenance.prune"),
     }

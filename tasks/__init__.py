@@ -1,3 +1,9 @@
 """Celery tasks: thin glue that loads state, calls sync/ and providers/, and saves the result."""
 
-TASK_MODULES = ["tasks.health", "tasks.calendar_sync", "tasks.maintenance", "tasks.channels"]
+TASK_MODULES = [
+    "tasks.health",
+    "tasks.calendar_sync",
+    "tasks.maintenance",
+    "tasks.channels",
+    "tasks.tokens",
+]

@@ -124,13 +124,22 @@ def _defer(context: WorkerContext, calendar_id: str, delay: float) -> None:
 
 
 def mark_error(context: WorkerContext, calendar_id: str, error: PermanentError) -> None:
-    with context.sessions() as db, db.begin():
+    with context.sessions() as db:
         calendar = db.get(ExternalCalendar, calendar_id)
-        connection = None if calendar is None else db.get(Connection, calendar.connection_id)
+        connection_id = None if calendar is None else calendar.connection_id
+    if connection_id is not None:
+        mark_connection_error(context, connection_id, error)
+
+
+def mark_connection_error(context: WorkerContext, connection_id: str, error: PermanentError
+                          ) -> None:  # fmt: skip
+    """The connection stops syncing until a person acts (reconnects, fixes access)."""
+    with context.sessions() as db, db.begin():
+        connection = db.get(Connection, connection_id)
         if connection is None:
             return
         connection.status = ConnectionStatus.ERROR
         connection.error_reason = ERROR_REASONS.get(error.reason)
         connection.error_message = str(error)[:2000]
-    log.warning("connection needs attention", extra={"calendar_id": calendar_id,
+    log.warning("connection needs attention", extra={"connection_id": connection_id,
                                                       "reason": error.reason.value})  # fmt: skip

@@ -10,6 +10,7 @@ from models import Connection, ExternalCalendar, Provider
 from providers.base import CalendarProvider, RateLimited
 from providers.local import LocalCalendar
 from sync.side import Side
+from tasks.accounts import google_account, sync_window
 from tasks.context import WorkerContext
 from tasks.throttle import Quota
 
@@ -72,9 +73,15 @@ def _external_side(
     counter: CallCounter,
 ) -> CalendarProvider:  # fmt: skip
     account = f"{connection.provider.value}:{connection.id}"
-    if connection.provider is Provider.LOCAL:
+    provider = connection.provider
+    if provider is Provider.LOCAL:
         assert connection.server_url, "a local connection names its store"
         hook = throttled(context, account, "local", counter)
         return LocalCalendar(connection.server_url, calendar.remote_id, context.http,
                              read_only=calendar.read_only, before_request=hook)  # fmt: skip
-    raise NoProvider(f"no provider for {connection.provider.value}")
+    window = sync_window(context.settings)
+    if provider is Provider.GOOGLE:
+        hook = throttled(context, account, "google", counter)
+        google = google_account(context, connection, hook)
+        return google.calendar(calendar.remote_id, window, calendar.read_only)
+    raise NoProvider(f"no provider for {provider.value}")

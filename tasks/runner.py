@@ -15,7 +15,15 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from models import Conflict as ConflictRow
-from models import Connection, ConnectionStatus, ExternalCalendar, RunStatus, SyncRun
+from models import (
+    Connection,
+    ConnectionStatus,
+    ExternalCalendar,
+    RunStatus,
+    SyncRun,
+    Tenant,
+    TenantStatus,
+)
 from models import Side as RowSide
 from models.notifications import close_echoes, complete, has_open
 from models.types import utcnow
@@ -58,7 +66,7 @@ def run_calendar(
     with context.sessions() as db, db.begin():
         calendar = db.get(ExternalCalendar, calendar_id)
         connection = None if calendar is None else db.get(Connection, calendar.connection_id)
-        if calendar is None or connection is None or connection.status in INACTIVE:
+        if calendar is None or connection is None or not _active(db, connection):
             return RunOutcome(None, 0, 0, skipped=True)
         if trigger in NOTIFIED:
             close_echoes(db, calendar.id)
@@ -98,6 +106,16 @@ def run_calendar(
             started=started if complete_run else None,
             cursors=(wix_next, ext_next) if complete_run else None)  # fmt: skip
     return RunOutcome(run_id, len(applied.done), len(applied.failed), _retry_reason(applied))
+
+
+def _active(db: Session, connection: Connection) -> bool:
+    """Syncing: the connection works and its Wix site still has the app installed."""
+    tenant = db.get(Tenant, connection.tenant_id)
+    return (
+        connection.status not in INACTIVE
+        and tenant is not None
+        and (tenant.status is TenantStatus.ACTIVE)
+    )
 
 
 def _retry_reason(applied: Applied) -> ProviderError | None:
