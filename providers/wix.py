@@ -57,23 +57,27 @@ class WixApp:
         *,
         clock: Clock = system_clock,
         token_margin: timedelta = TOKEN_MARGIN,
+        tokens: TokenCache | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.credentials = Credentials(app_id, app_secret)
         self.http = http
         self.before_request = before_request or (lambda: None)
         self.clock = clock
-        self.tokens = TokenCache(clock, token_margin)
+        # Shared across WixApp objects (e.g. one per sync run, each with its own request hook)
+        # so an instance's token is fetched once per process, not once per run.
+        self.tokens = tokens or TokenCache(clock, token_margin)
         self._instances: dict[str, WixInstance] = {}
         self._lock = threading.Lock()
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, http: httpx.Client, before_request: BeforeRequest | None = None
-    ) -> WixApp:
+        cls, settings: Settings, http: httpx.Client, before_request: BeforeRequest | None = None,
+        tokens: TokenCache | None = None,
+    ) -> WixApp:  # fmt: skip
         return cls(
             str(settings.wix_api_base_url), settings.wix_app_id,
-            settings.wix_app_secret.get_secret_value(), http, before_request,
+            settings.wix_app_secret.get_secret_value(), http, before_request, tokens=tokens,
         )  # fmt: skip
 
     def instance(self, instance_id: str) -> WixInstance:

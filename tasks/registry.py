@@ -5,15 +5,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
-from models import Connection, ExternalCalendar, Provider
+from models import Connection, ExternalCalendar, Provider, Tenant
 from providers.base import CalendarProvider, RateLimited
 from providers.local import LocalCalendar
+from providers.wix import WixApp
+from providers.wix_http import TokenCache, system_clock
 from sync.side import Side
 from tasks.accounts import google_account, sync_window
 from tasks.context import WorkerContext
 from tasks.throttle import Quota
 
+# The provider name a Wix busy block carries (Wix's own provider ids for the tag).
+TAGS = {Provider.GOOGLE: "google", Provider.MICROSOFT: "microsoft", Provider.APPLE: "apple",
+        Provider.CALDAV: "caldav", Provider.LOCAL: "local"}  # fmt: skip
 # A wait longer than this is not slept in a worker: the run is retried later instead.
 MAX_INLINE_WAIT = 2.0
 
@@ -65,7 +71,22 @@ def _wix_side(context: WorkerContext, connection: Connection, counter: CallCount
         hook = throttled(context, f"wix:{connection.tenant_id}", "local", counter)
         return LocalCalendar(store, f"wix-{connection.schedule_id}", context.http,
                              before_request=hook)  # fmt: skip
-    raise NoProvider("the Wix API provider is not configured")
+    if not context.settings.wix_app_id:
+        raise NoProvider("the Wix app is not configured (CALSYNC_WIX_APP_ID)")
+    hook = throttled(context, f"wix:{connection.tenant_id}", "wix", counter)
+    app = WixApp.from_settings(context.settings, context.http, hook, tokens=_wix_tokens())
+    with context.sessions() as db:
+        tenant = db.get(Tenant, connection.tenant_id)
+        assert tenant is not None, "a connection belongs to a tenant"
+        instance_id = tenant.wix_instance_id
+    return app.schedule(instance_id, connection.schedule_id, sync_window(context.settings),
+                        TAGS[connection.provider])  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def _wix_tokens() -> TokenCache:
+    """The worker process's Wix app tokens, one per site, shared by every run."""
+    return TokenCache(system_clock)
 
 
 def _external_side(
