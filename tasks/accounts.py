@@ -14,6 +14,8 @@ from models.types import utcnow
 from providers.base import BeforeRequest, SyncWindow
 from providers.google import GoogleAccount
 from providers.google_auth import GoogleOAuthClient, GoogleTokens
+from providers.microsoft import MicrosoftAccount
+from providers.microsoft_auth import MicrosoftTokens
 from tasks.context import WorkerContext
 
 
@@ -51,6 +53,20 @@ def google_account(
         before_request=before_request,
         on_tokens=keep,
     )
+
+
+def microsoft_account(
+    context: WorkerContext, connection: Connection, before_request: BeforeRequest | None = None
+) -> MicrosoftAccount:
+    connection_id = connection.id
+
+    def keep(tokens: MicrosoftTokens) -> None:
+        save_credentials(context, connection_id, tokens.to_dict(), tokens.expires_at)
+
+    return MicrosoftAccount.from_settings(
+        MicrosoftTokens.from_dict(connection.credentials or {}), context.settings,
+        before_request=before_request, on_tokens=keep,
+    )  # fmt: skip
 
 
 def save_credentials(

@@ -13,7 +13,7 @@ from providers.local import LocalCalendar
 from providers.wix import WixApp
 from providers.wix_http import TokenCache, system_clock
 from sync.side import Side
-from tasks.accounts import google_account, sync_window
+from tasks.accounts import google_account, microsoft_account, sync_window
 from tasks.context import WorkerContext
 from tasks.throttle import Quota
 
@@ -105,4 +105,9 @@ def _external_side(
         hook = throttled(context, account, "google", counter)
         google = google_account(context, connection, hook)
         return google.calendar(calendar.remote_id, window, calendar.read_only)
+    if provider is Provider.MICROSOFT:
+        hook = throttled(context, account, "microsoft", counter)
+        outlook = microsoft_account(context, connection, hook)
+        return outlook.calendar(calendar.remote_id, window, calendar.read_only,
+                                primary=calendar.is_primary)  # fmt: skip
     raise NoProvider(f"no provider for {provider.value}")

@@ -19,6 +19,7 @@ from models.types import utcnow
 from providers.base import PermanentError, ProviderError
 from providers.google_auth import GoogleTokens
 from providers.google_auth import refresh as refresh_google
+from providers.microsoft_auth import MicrosoftAuth, MicrosoftTokens
 from tasks.accounts import google_client, save_credentials
 from tasks.calendar_sync import mark_connection_error
 from tasks.context import WorkerContext, worker_context
@@ -34,7 +35,14 @@ def _google(context: WorkerContext, connection: Connection) -> tuple[dict[str, o
     return fresh.to_dict(), fresh.expiry
 
 
-REFRESHERS: dict[Provider, Refresher] = {Provider.GOOGLE: _google}
+def _microsoft(context: WorkerContext, connection: Connection
+               ) -> tuple[dict[str, object], datetime]:  # fmt: skip
+    tokens = MicrosoftTokens.from_dict(connection.credentials or {})
+    fresh = MicrosoftAuth.from_settings(context.settings).refresh(tokens)
+    return fresh.to_dict(), fresh.expires_at
+
+
+REFRESHERS: dict[Provider, Refresher] = {Provider.GOOGLE: _google, Provider.MICROSOFT: _microsoft}
 
 
 @shared_task(name="tasks.maintenance.refresh_tokens")

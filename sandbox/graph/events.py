@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from . import delta
 from .context import Ctx, api_context, json_body
-from .errors import bad_request, not_found
+from .errors import GraphError, bad_request, not_found
 from .query import order_rows, parse_expand, parse_filter, select_fields
 from .resources import ext_prop_list, render_calendar, render_event, render_user
 from .zones import parse_iso
@@ -134,6 +134,12 @@ def build_routes(state: GraphState) -> list[Route]:
         ctx = api_context(state, request, write=True)
         body = await json_body(request)
         instance, created = state.create_event(ctx.user_id, body, calendar_id=_calendar_id(ctx))
+        if not created and state.settings.duplicate_transaction == "conflict":
+            raise GraphError(
+                409,
+                "ErrorDuplicateTransactionId",
+                "An item with the same transactionId already exists.",
+            )
         response = _event_response(ctx, instance, 201)
         if not created:
             response.headers["X-Sandbox-Deduplicated"] = "transactionId"

@@ -86,6 +86,9 @@ class GraphSettings:
     list_page_size: int = 10
     access_token_lifetime: int = 3_599
     require_auth: bool = True
+    # A POST repeating a transactionId: "return" answers 201 with the first event; "conflict"
+    # answers 409 (docs silent on which Graph does; clients should cope with both).
+    duplicate_transaction: str = "return"
 
 
 @dataclass

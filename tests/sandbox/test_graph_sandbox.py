@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 from zoneinfo import ZoneInfo
@@ -447,6 +448,17 @@ def test_retried_create_with_same_transaction_id_makes_one_event(sb: Sandbox) ->
     assert again.headers["x-sandbox-deduplicated"] == "transactionId"
 
 
+def test_duplicate_transaction_id_can_answer_409_instead(sb: Sandbox) -> None:
+    sb.state.settings.duplicate_transaction = "conflict"
+    with sb.client() as client:
+        first = client.post("/me/events", json=event_body("one", 4, transactionId="t-1"))
+        again = client.post("/me/events", json=event_body("one", 4, transactionId="t-1"))
+    assert first.status_code == 201
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "ErrorDuplicateTransactionId"
+    assert len(sb.state.list_events(sb.user.id, None)) == 1
+
+
 def test_extended_properties_hidden_unless_expanded_and_filterable(sb: Sandbox) -> None:
     with sb.client() as client:
         tagged = client.post(
@@ -747,11 +759,15 @@ def test_change_notifications_carry_client_state(sb: Sandbox) -> None:
     assert forged.item["clientState"] != "s3cret-state"
 
 
+def _is_lifecycle(event: str, received: Received) -> bool:
+    return bool(received.item.get("lifecycleEvent") == event)
+
+
 def test_each_lifecycle_event_is_delivered(sb: Sandbox) -> None:
     sub_id = subscribe(sb).json()["id"]
     for event in ("reauthorizationRequired", "missed"):
         sb.state.send_lifecycle_event(sub_id, event)
-        got = sb.receiver.wait(lambda r, e=event: r.item.get("lifecycleEvent") == e)
+        got = sb.receiver.wait(partial(_is_lifecycle, event))
         assert got.path == "lifecycle"
         assert got.item["subscriptionId"] == sub_id
         assert got.item["clientState"] == "s3cret-state"
