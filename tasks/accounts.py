@@ -12,6 +12,7 @@ from config import Settings
 from models import Connection
 from models.types import utcnow
 from providers.base import BeforeRequest, SyncWindow
+from providers.caldav import APPLE_URL, CalDAVAccount
 from providers.google import GoogleAccount
 from providers.google_auth import GoogleOAuthClient, GoogleTokens
 from providers.microsoft import MicrosoftAccount
@@ -66,6 +67,19 @@ def microsoft_account(
     return MicrosoftAccount.from_settings(
         MicrosoftTokens.from_dict(connection.credentials or {}), context.settings,
         before_request=before_request, on_tokens=keep,
+    )  # fmt: skip
+
+
+def caldav_account(
+    context: WorkerContext, connection: Connection, before_request: BeforeRequest | None = None
+) -> CalDAVAccount:
+    """A CalDAV server's account (Apple: iCloud, found from its well-known URL)."""
+    settings, secret = context.settings, connection.credentials or {}
+    url = connection.server_url or (str(settings.apple_caldav_url) or APPLE_URL)
+    return CalDAVAccount(
+        url, str(secret.get("username", "")), str(secret.get("password", "")),
+        before_request=before_request, allow_private=settings.caldav_allow_private,
+        max_concurrent=settings.caldav_max_concurrent_requests,
     )  # fmt: skip
 
 

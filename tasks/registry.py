@@ -13,7 +13,7 @@ from providers.local import LocalCalendar
 from providers.wix import WixApp
 from providers.wix_http import TokenCache, system_clock
 from sync.side import Side
-from tasks.accounts import google_account, microsoft_account, sync_window
+from tasks.accounts import caldav_account, google_account, microsoft_account, sync_window
 from tasks.context import WorkerContext
 from tasks.throttle import Quota
 
@@ -110,4 +110,8 @@ def _external_side(
         outlook = microsoft_account(context, connection, hook)
         return outlook.calendar(calendar.remote_id, window, calendar.read_only,
                                 primary=calendar.is_primary)  # fmt: skip
+    if provider in (Provider.CALDAV, Provider.APPLE):
+        hook = throttled(context, account, "caldav", counter)
+        server = caldav_account(context, connection, hook)
+        return server.calendar(calendar.remote_id, window, calendar.read_only)
     raise NoProvider(f"no provider for {provider.value}")
