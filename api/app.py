@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import Any
 
-from api import health, metrics, webhooks
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api import (
+    approval,
+    errors,
+    external_calendars,
+    health,
+    metrics,
+    oauth_callback,
+    sync_requests,
+    webhooks,
+)
 from config import Settings, get_settings
 from models.db import engine_for
+
+DESCRIPTION = """\
+calsync mirrors Wix's External Calendars API (v2) and External Calendar Sync API (v1).
+Every call sends the tenant's API key: `Authorization: Bearer <key>` (made by
+`calsync tenants create`). Errors are `{"message", "details": {"code", "field"}}`.
+Operations and fields marked *calsync addition* are not in Wix's API. See docs/api.md.
+"""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -15,12 +34,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="calsync",
         version="0.1.0",
         summary="Two-way sync between Wix Bookings and external calendars",
+        description=DESCRIPTION,
     )
     app.state.settings = settings
     app.state.engine = engine_for(settings.resolved_database_url())
     app.state.metrics = metrics.Metrics(app.state.engine)
     app.middleware("http")(app.state.metrics.middleware)
+    errors.install(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(webhooks.router)
+    app.include_router(external_calendars.router)
+    app.include_router(sync_requests.router)
+    app.include_router(oauth_callback.router)
+    app.include_router(approval.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, summary=app.summary,
+            description=app.description, routes=app.routes,
+        )  # fmt: skip
+        app.openapi_schema = errors.document_errors(schema)
+    return app.openapi_schema

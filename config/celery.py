@@ -18,6 +18,8 @@ TASK_ROUTES = {
     "tasks.reconcile.*": {"queue": "reconcile"},
     "tasks.maintenance.*": {"queue": "maintenance"},
     "tasks.health.*": {"queue": "maintenance"},
+    "tasks.connections.*": {"queue": "sync"},
+    "tasks.mail.*": {"queue": "maintenance"},
 }
 
 

@@ -20,6 +20,7 @@ from models.enums import (
 )
 from models.inbox import InboxItem
 from models.link import Link
+from models.sync_request import SyncRequest, SyncRequestStatus
 from models.sync_run import SyncRun
 from models.tenant import Tenant
 
@@ -41,6 +42,8 @@ __all__ = [
     "PushChannel",
     "RunStatus",
     "Side",
+    "SyncRequest",
+    "SyncRequestStatus",
     "SyncRun",
     "Tenant",
     "TenantStatus",

@@ -6,4 +6,6 @@ TASK_MODULES = [
     "tasks.maintenance",
     "tasks.channels",
     "tasks.tokens",
+    "tasks.connections",
+    "tasks.mail",
 ]

@@ -173,6 +173,43 @@ def deadletters_retry(letter_id: str) -> None:
 
 
 @cli.group()
+def tenants() -> None:
+    """Tenants (Wix app instances) and their API keys."""
+
+
+@tenants.command("create")
+@click.option("--instance-id", required=True, help="The Wix app instance id of the site")
+@click.option("--name", default=None, help="A name to recognise the tenant by")
+def tenants_create(instance_id: str, name: str | None) -> None:
+    """Create a tenant and print its API key (shown this once; only its hash is kept)."""
+    from api.auth import TenantExists, create_tenant
+    from models.db import session_scope
+
+    try:
+        with session_scope() as db:
+            tenant, key = create_tenant(db, instance_id, name)
+            tenant_id = tenant.id
+    except TenantExists as error:
+        fail(str(error))
+    click.echo(f"tenant {tenant_id} created; its API key (store it now, it is not shown again):")
+    click.echo(key)
+
+
+@tenants.command("rotate-key")
+@click.option("--instance-id", required=True)
+def tenants_rotate_key(instance_id: str) -> None:
+    """Give the tenant a new API key; the old one stops working at once."""
+    from api.auth import rotate_key
+    from models.db import session_scope
+
+    with session_scope() as db:
+        key = rotate_key(db, instance_id)
+    if key is None:
+        fail(f"no tenant for instance {instance_id}")
+    click.echo(key)
+
+
+@cli.group()
 def keys() -> None:
     """Encryption keys for secrets at rest."""
 
