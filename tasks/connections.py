@@ -49,9 +49,10 @@ from providers.base import (
     ProviderError,
     TransientError,
 )
+from providers.caldav import CalDAVAccount
 from sync.link import Link
 from sync.side import Side
-from tasks.accounts import microsoft_account
+from tasks.accounts import caldav_account, microsoft_account
 from tasks.backoff import retry_delay
 from tasks.calendar_sync import ERROR_REASONS
 from tasks.channels import open_channels, stop_connection_channels
@@ -316,15 +317,10 @@ def create_calendar(context: WorkerContext, connection: Connection) -> CalendarI
     return info
 
 
-def _caldav_account(context: WorkerContext, connection: Connection) -> Any:
-    if connection.provider not in (Provider.CALDAV, Provider.APPLE) or not connection.server_url:
+def _caldav_account(context: WorkerContext, connection: Connection) -> CalDAVAccount:
+    if connection.provider not in (Provider.CALDAV, Provider.APPLE):
         raise NotImplementedError(f"{connection.provider.value} cannot create calendars yet")
-    from providers.caldav import CalDAVAccount
-
-    secret = connection.credentials or {}
-    return CalDAVAccount(connection.server_url, str(secret.get("username", "")),
-                         str(secret.get("password", "")),
-                         allow_private=context.settings.caldav_allow_private)  # fmt: skip
+    return caldav_account(context, connection)
 
 
 # -- disconnecting ----------------------------------------------------------------------------
