@@ -38,12 +38,9 @@ POLICY_KEYS = ("privacy", "conflictPolicy", "blockAllDayEvents", "blockFreeEvent
 _IMPORT_FIELD = f"syncConfig.{LIST}"
 _EXPORT_FIELD = f"syncConfig.{SYNC_TO}"
 _PRIMARY_BOTH_WAYS = (Provider.GOOGLE, Provider.MICROSOFT)
-# For now one calendar per connection may sync (import, export, or both). Each calendar syncs
-# in its own runs against the schedule's one Wix calendar, and the planner takes every copy
-# marked with the connection that the run's own links do not know for an orphan: a second
-# synced calendar's blocks would be removed from Wix by the first one's full runs (and then
-# the second would delete their sources). Lift this once markers or runs tell calendars apart.
-MAX_SYNCED_CALENDARS = 1
+# Each synced calendar runs, polls and reconciles on its own; the bound keeps what one account
+# costs the workers in proportion.
+MAX_SYNCED_CALENDARS = 25
 
 
 @dataclass(frozen=True)
@@ -170,8 +167,8 @@ def _within_limit(config: dict[str, Any], calendars: Sequence[ExternalCalendar])
         synced.add("a calendar yet to make")
     if len(synced) > MAX_SYNCED_CALENDARS:
         raise precondition(
-            "calsync syncs one calendar per connection for now: import from and export to the "
-            "same calendar", "syncConfig",
+            f"a connection syncs at most {MAX_SYNCED_CALENDARS} calendars (imports and the "
+            "export target together)", "syncConfig",
         )  # fmt: skip
 
 

@@ -115,7 +115,7 @@ def timed(action: Callable[[], object]) -> float:
 
 
 def policy() -> ConnectionPolicy:
-    return ConnectionPolicy(connection_id="bench", provider=ProviderName.CALDAV)
+    return ConnectionPolicy(owner_id="bench", provider=ProviderName.CALDAV)
 
 
 def run_calsync(server: CalDAVServer, url: str, wix: MemoryCalendar) -> int:

@@ -28,7 +28,7 @@ def created_in(side: Side) -> Reason:
 def plan_arrival(draft: Draft, side: Side, item: RemoteEvent) -> None:
     event = item.event
     assert event is not None
-    link_id = link_id_for(draft.policy.connection_id, side, item.id)
+    link_id = link_id_for(draft.policy.owner_id, side, item.id)
     link = Link(link_id, origin=side, base=event).observed(side, item)
     if draft.series_going(side, event):
         # A new exception of a series this plan deletes goes with it: say what was lost.

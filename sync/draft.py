@@ -69,10 +69,10 @@ class Draft:
         self.skipped.append(Skipped(side, event_id, link.link_id if link else None, reason))
 
     def marker(self, link_id: str) -> str:
-        return Marker(self.policy.connection_id, link_id).encode()
+        return Marker(self.policy.owner_id, link_id).encode()
 
     def is_ours(self, marker: Marker | None) -> bool:
-        return marker is not None and marker.connection_id == self.policy.connection_id
+        return marker is not None and marker.owner_id == self.policy.owner_id
 
     # -- links ------------------------------------------------------------------------
 
@@ -171,5 +171,5 @@ class Unlinked:
     arrivals: list[RemoteEvent] = field(default_factory=list)  # new: to be copied
     copies: dict[str, RemoteEvent] = field(default_factory=dict)  # ours, by link id
     duplicates: list[RemoteEvent] = field(default_factory=list)  # ours, a second time
-    foreign: list[RemoteEvent] = field(default_factory=list)  # another connection's copies
+    foreign: list[RemoteEvent] = field(default_factory=list)  # copies made for another calendar
     deletions: list[RemoteEvent] = field(default_factory=list)  # notices for unknown events

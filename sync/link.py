@@ -25,9 +25,9 @@ _NAMESPACE = uuid.UUID("5c0b7a52-3f7e-4d36-9a65-0d1f3c6f2a11")
 _MARKER_PREFIX = "calsync"
 
 
-def link_id_for(connection_id: str, side: Side, source_id: str) -> str:
+def link_id_for(owner_id: str, side: Side, source_id: str) -> str:
     """Deterministic, so a replayed plan names the same link (and the same create key)."""
-    return str(uuid.uuid5(_NAMESPACE, f"{connection_id}\x1f{side.value}\x1f{source_id}"))
+    return str(uuid.uuid5(_NAMESPACE, f"{owner_id}\x1f{side.value}\x1f{source_id}"))
 
 
 def idempotency_key(link_id: str, generation: int) -> str:
@@ -36,22 +36,23 @@ def idempotency_key(link_id: str, generation: int) -> str:
 
 @dataclass(frozen=True)
 class Marker:
-    """calsync's back-reference on every event it creates: which connection, which link."""
+    """calsync's back-reference on every event it creates: which owner (synced
+    calendar), which link."""
 
-    connection_id: str
+    owner_id: str
     link_id: str
 
     def encode(self) -> str:
-        return f"{_MARKER_PREFIX}:{self.connection_id}:{self.link_id}"
+        return f"{_MARKER_PREFIX}:{self.owner_id}:{self.link_id}"
 
     @classmethod
     def parse(cls, text: str | None) -> Marker | None:
         if not text or not text.startswith(f"{_MARKER_PREFIX}:"):
             return None
-        connection_id, sep, link_id = text[len(_MARKER_PREFIX) + 1 :].rpartition(":")
-        if not sep or not connection_id or not link_id:
+        owner_id, sep, link_id = text[len(_MARKER_PREFIX) + 1 :].rpartition(":")
+        if not sep or not owner_id or not link_id:
             return None
-        return cls(connection_id, link_id)
+        return cls(owner_id, link_id)
 
 
 @dataclass(frozen=True)

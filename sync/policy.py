@@ -49,7 +49,10 @@ class MassDeleteGuard:
 
 @dataclass(frozen=True)
 class ConnectionPolicy:
-    connection_id: str
+    # Whose copies these are: one synced calendar of a connection. Markers and link ids are
+    # scoped by it, so the calendars of one connection never take each other's copies for
+    # orphans, and one event id in two calendars names two links.
+    owner_id: str
     provider: ProviderName
     import_enabled: bool = True  # external -> Wix
     export_enabled: bool = True  # Wix -> external

@@ -16,7 +16,14 @@ from celery import shared_task
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import ChannelStatus, Connection, ExternalCalendar, Provider, PushChannel
+from models import (
+    ChannelStatus,
+    Connection,
+    ConnectionStatus,
+    ExternalCalendar,
+    Provider,
+    PushChannel,
+)
 from models.types import utcnow
 from providers.base import ProviderError
 from providers.local import LocalCalendar
@@ -26,6 +33,7 @@ from tasks.context import WorkerContext, worker_context
 log = logging.getLogger(__name__)
 LOCAL_CHANNEL_DAYS = 7
 WATCHED = (Provider.LOCAL, Provider.GOOGLE)
+_ENDED = (ConnectionStatus.DISCONNECTED, ConnectionStatus.ERROR)
 
 
 def open_channel(
@@ -143,6 +151,9 @@ def renew_expiring(context: WorkerContext, now: datetime | None = None) -> int:
             if calendar is None or connection is None:
                 old.status = ChannelStatus.STOPPED
                 continue
+            if not _still_wanted(connection, calendar):
+                _stop_orphan(context, connection, old)
+                continue
             try:
                 db.add(open_channel(context, connection, calendar, old.provider, old.resource_id))
                 stop_channel(context, connection, old)
@@ -151,6 +162,22 @@ def renew_expiring(context: WorkerContext, now: datetime | None = None) -> int:
                 continue
             renewed += 1
     return renewed
+
+
+def _still_wanted(connection: Connection, calendar: ExternalCalendar) -> bool:
+    """A channel is only worth renewing for a calendar that syncs, of a live connection."""
+    synced = calendar.import_enabled or calendar.export_target
+    return synced and connection.status not in _ENDED
+
+
+def _stop_orphan(context: WorkerContext, connection: Connection, channel: PushChannel) -> None:
+    """A channel nothing needs any more (calendar dropped, connection ended): stop it rather
+    than let it run out, so the provider stops calling."""
+    try:
+        stop_channel(context, connection, channel)
+    except ProviderError as error:  # it runs out by itself; our receiver ignores it meanwhile
+        log.warning("could not stop orphaned channel %s: %s", channel.channel_id, error)
+        channel.status = ChannelStatus.STOPPED
 
 
 def _synced_calendars(db: Session, connection_id: str) -> list[ExternalCalendar]:

@@ -12,7 +12,7 @@ from sync.policy import ConflictPolicy, ConnectionPolicy, Privacy, ProviderName
 def policy_for(connection: Connection, calendar: ExternalCalendar) -> ConnectionPolicy:
     config: dict[str, Any] = connection.sync_config or {}
     return ConnectionPolicy(
-        connection_id=connection.id,
+        owner_id=calendar.id,
         provider=ProviderName(connection.provider.value),
         import_enabled=calendar.import_enabled,
         export_enabled=calendar.export_target,

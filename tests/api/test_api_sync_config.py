@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from conftest import Queued, TenantKey, seed_connection
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from api import external_calendars_config
 from config import Settings
 from models import Connection, ExternalCalendar, Provider
 from models.db import session_scope
@@ -80,19 +82,24 @@ def test_a_dedicated_calendar_is_left_to_the_worker_to_make(
     assert reconfigurations(queued) == [[connection_id, [ids["Home"]], [], [], True]]
 
 
-def test_one_calendar_per_connection_syncs_for_now(
-    client: TestClient, tenant: TenantKey, engine: Engine, api_settings: Settings, queued: Queued
+def test_several_calendars_sync_up_to_the_limit(
+    client: TestClient, tenant: TenantKey, engine: Engine, api_settings: Settings, queued: Queued,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     connection_id = seed_connection(engine, api_settings, tenant)
     two = {"listEventFromCalendars": {"calendars": {"calendars": [
         {"id": "/alice/work/"}, {"id": "/alice/home/"}]}}}  # fmt: skip
-    import_and_dedicated = {"syncToCalendar": {"enabled": True, "dedicatedCalendar": {}}}
-    other_target = {"syncToCalendar": {"enabled": True, "calendar": {"id": "/alice/work/"}}}
-    for config in (two, import_and_dedicated, other_target):
-        response = patch(client, tenant, connection_id, config)
-        assert response.status_code == 428
-        assert response.json()["details"]["field"] == "syncConfig"
-    assert reconfigurations(queued) == []
+    assert patch(client, tenant, connection_id, two).status_code == 200
+    assert {n: f[:2] for n, f in flags(engine, connection_id).items()} == {
+        "Home": (True, False), "Work": (True, False), "Holidays": (False, False)}  # fmt: skip
+
+    monkeypatch.setattr(external_calendars_config, "MAX_SYNCED_CALENDARS", 2)
+    third = {"syncToCalendar": {"enabled": True, "dedicatedCalendar": {}}}
+    response = patch(client, tenant, connection_id, third)
+    assert response.status_code == 428
+    assert response.json()["details"]["field"] == "syncConfig"
+    assert "at most 2 calendars" in response.json()["message"]
+    assert len(reconfigurations(queued)) == 1  # the refused change handed nothing over
 
 
 def test_privacy_and_conflict_policy_reach_the_sync_policy(

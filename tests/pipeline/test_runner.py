@@ -55,3 +55,26 @@ def test_throttled_store_stops_the_run_without_advancing(pair: Pair, context: Wo
         assert calendar is not None and calendar.cursor is None
         run = db.scalars(select(SyncRun)).one()
         assert run.status.value == "FAILED" and "RateLimited" in (run.error or "")
+
+
+def test_two_calendars_of_one_connection_keep_each_others_blocks(
+    pair: Pair, context: WorkerContext, engine: Engine
+) -> None:
+    pair.store.add_calendar("alice-work")
+    with session_scope(engine) as db:
+        work = ExternalCalendar(connection_id=pair.connection_id, remote_id="alice-work",
+                                import_enabled=True, export_target=False)  # fmt: skip
+        db.add(work)
+        db.flush()
+        work_id = work.id
+    pair.person_adds(pair.external, "Dentist")
+    pair.person_adds("alice-work", "Standup", hour=2)
+    for _ in range(2):  # each full run sees the other calendar's block on the Wix side
+        for calendar_id in (pair.calendar_id, work_id):
+            outcome = run_calendar(context, calendar_id, "reconcile", full=True)
+            assert outcome.failed == 0
+    assert pair.titles(pair.wix) == ["Dentist", "Standup"]
+    assert pair.writes(pair.wix, "DELETE") == 0
+    # Both are exported nowhere but `alice`: the work block stays out of the home calendar.
+    assert pair.titles(pair.external) == ["Dentist"]
+    assert pair.titles("alice-work") == ["Standup"]

@@ -44,7 +44,7 @@ class Connection:
         cursors: dict[Side, str | None] = dict.fromkeys(Side)
         for side in Side:
             snapshots[side], cursors[side] = read_side(providers[side], side, self.cursors[side])
-        policy = ConnectionPolicy(connection_id="conn", provider=ProviderName.CALDAV)
+        policy = ConnectionPolicy(owner_id="conn", provider=ProviderName.CALDAV)
         links = list(self.links.links.values())
         result = plan(snapshots[Side.WIX], snapshots[Side.EXTERNAL], links, policy)
         applied = apply_plan(result, providers, self.links)

@@ -65,7 +65,7 @@ def test_a_replayed_plan_creates_under_the_same_key() -> None:
     assert [a.idempotency_key for a in first.writes if isinstance(a, Create)] == [
         a.idempotency_key for a in second.writes if isinstance(a, Create)
     ]
-    other_connection = run([remote("w9", event())], conn=replace(policy(), connection_id="c2"))
+    other_connection = run([remote("w9", event())], conn=replace(policy(), owner_id="c2"))
     assert other_connection.writes[0] != first.writes[0]
 
 
