@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+import time
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+import pytest
 from conftest import ALICE, Queued, TenantKey
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, text
 
+from api import oauth_state
+from api.app import create_app
 from config import Settings
-from models import Connection, ConnectionStatus, ErrorReason, ExternalCalendar
+from models import Connection, ConnectionStatus, ErrorReason, ExternalCalendar, PushChannel
 from models.db import session_scope
 from sandbox.google import GoogleState
-from sandbox.server import ServedApp
+from sandbox.server import ServedApp, serve_in_thread
+from tasks.context import WorkerContext
 
 V2 = "/bookings/v2/external-calendars"
 GOOGLE_ID = "6c533722-f1f9-4847-95c7-d4c4922ae9b0"
 BACK = "https://studio.example/oauth_completed?step=2"
 
 
-def ask(client: TestClient, tenant: TenantKey, schedule: str = "sched-1",
+def ask(client: httpx.Client, tenant: TenantKey, schedule: str = "sched-1",
         provider: str = GOOGLE_ID, redirect: str = BACK) -> httpx.Response:  # fmt: skip
     body = {"scheduleId": schedule, "providerId": provider, "redirectUrl": redirect}
     return client.post(f"{V2}/connections:connectByOAuth", json=body, headers=tenant.headers)
@@ -33,7 +39,7 @@ def consent(oauth_url: str) -> str:
     return response.headers["location"]
 
 
-def callback(client: TestClient, location: str) -> httpx.Response:
+def callback(client: httpx.Client, location: str) -> httpx.Response:
     parts = urlsplit(location)
     assert parts.path == "/oauth/google/callback"
     return client.get(f"{parts.path}?{parts.query}", follow_redirects=False)
@@ -111,6 +117,53 @@ def test_a_replayed_or_altered_callback_is_refused_without_a_redirect(
         "/oauth/microsoft/callback?" + urlsplit(location).query, follow_redirects=False
     )
     assert other_provider.status_code == 400 and "another provider" in other_provider.text
+    assert connections(engine) == 1
+
+
+@pytest.fixture
+def served(api_settings: Settings, context: WorkerContext) -> Iterator[httpx.Client]:
+    """calsync's API on a loopback port, and a client of it (a browser, for the callback)."""
+    app = create_app(api_settings)
+    app.state.worker_context = context
+    with serve_in_thread(app) as api, httpx.Client(base_url=api.base_url) as http:
+        yield http
+
+
+def issued_earlier(settings: Settings, oauth_url: str, seconds: float) -> str:
+    """The consent URL with its state signed `seconds` ago: the same tenant, schedule,
+    provider and redirect URL, signed by calsync's own keys, only issued earlier (a sign-in
+    link left open that long)."""
+    parts = urlsplit(oauth_url)
+    query = parse_qs(parts.query)
+    made = oauth_state.verify_state(settings, query["state"][0], "google")
+    query["state"] = [oauth_state.issue(
+        settings, tenant_id=made.tenant_id, schedule_id=made.schedule_id,
+        provider=made.provider, redirect_url=made.redirect_url, now=time.time() - seconds,
+    )]  # fmt: skip
+    return parts._replace(query=urlencode(query, doseq=True)).geturl()
+
+
+def test_an_expired_state_is_refused_before_the_code_is_exchanged(
+    served: httpx.Client, tenant: TenantKey, engine: Engine, queued: Queued,
+    google: tuple[GoogleState, ServedApp], api_settings: Settings,
+) -> None:  # fmt: skip
+    oauth_url = ask(served, tenant).json()["oauthUrl"]
+    ttl = api_settings.oauth_state_ttl
+    location = consent(issued_earlier(api_settings, oauth_url, ttl + 1))
+    code = parse_qs(urlsplit(location).query)["code"][0]
+    refused = callback(served, location)
+    assert refused.status_code == 400 and "expired" in refused.text
+    assert "location" not in refused.headers and "connectionId" not in refused.text
+    assert not google[0].grants.codes[code].used and not google[0].grants.grants
+    assert connections(engine) == 0
+    with engine.connect() as db:
+        assert db.scalar(select(func.count()).select_from(ExternalCalendar)) == 0
+        assert db.scalar(select(func.count()).select_from(PushChannel)) == 0
+    assert queued("sync") == [] and queued("maintenance") == []
+
+    # The same link a moment before its expiry still connects: only the age was refused.
+    fresh = callback(served, consent(issued_earlier(api_settings, oauth_url, ttl - 30)))
+    assert fresh.status_code == 302 and "connectionId=" in fresh.headers["location"]
     assert connections(engine) == 1
 
 

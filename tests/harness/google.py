@@ -49,8 +49,9 @@ class GoogleWorld:
     refreshed: list[GoogleTokens] = field(default_factory=list)
 
     @classmethod
-    def start(cls) -> GoogleWorld:
-        push = PushSettings(max_attempts=3, backoff_seconds=0.01, timeout_seconds=2)
+    def start(cls, push: PushSettings | None = None) -> GoogleWorld:
+        """Served and empty (`reset` seeds it); pushes retried briskly unless `push` says."""
+        push = push or PushSettings(max_attempts=3, backoff_seconds=0.01, timeout_seconds=2)
         state = GoogleState(GoogleOptions(push=push, seed=7))
         return cls(state, serve_in_thread(create_app(state)))
 

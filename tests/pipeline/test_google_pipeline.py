@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from harness.google import BASE, USER, GoogleWorld, timed
 from harness.pipeline import Launch, Pair
@@ -26,13 +30,17 @@ from models import (
     Tenant,
 )
 from models.db import session_scope
+from providers.google_events import instance_id
 from sandbox.server import ServedApp
+from sync.codec import event_to_dict
+from sync.event import CanonicalEvent, EventStatus, Recurrence
 from tasks.channels import open_channel, open_connection_channels, renew_expiring
 from tasks.context import WorkerContext, build_context
 from tasks.enqueue import request_sync
 from tasks.tokens import refresh_expiring
 
 WINDOW_DAYS = {"sync_window_past_days": 3650, "sync_window_future_days": 3650}
+BERLIN = ZoneInfo("Europe/Berlin")
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +158,96 @@ def test_a_session_becomes_a_google_event(
     (copy,) = [e for e in google_events(google) if e.get("summary") == "Massage"]
     private = copy["extendedProperties"]["private"]  # type: ignore[index]
     assert str(private["calsyncMarker"]).startswith("calsync:")
+
+
+def add_session(pair: Pair, event: CanonicalEvent) -> str:
+    """A session as the Wix side holds it (a series master, or one of its occurrences)."""
+    url = f"{pair.store_url}/_store/calendars/{pair.wix}/events"
+    response = httpx.post(url, json={"event": event_to_dict(event)})
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+def edit_session(pair: Pair, event_id: str, event: CanonicalEvent) -> None:
+    url = f"{pair.store_url}/_store/calendars/{pair.wix}/events/{event_id}"
+    httpx.put(url, json={"event": event_to_dict(event)}).raise_for_status()
+
+
+def weekly_pilates(first: datetime, weeks: int) -> CanonicalEvent:
+    """Mondays 10:00 Berlin, `weeks` times (UNTIL the last one's end of day, as Wix words it)."""
+    last = first + timedelta(weeks=weeks - 1)
+    until = last.replace(hour=23, minute=59, second=59).astimezone(UTC)
+    rule = f"FREQ=WEEKLY;BYDAY=MO;UNTIL={until:%Y%m%dT%H%M%SZ}"
+    return CanonicalEvent("Pilates", first, first + timedelta(hours=1), time_zone=BERLIN.key,
+                          recurrence=Recurrence(rule=rule))  # fmt: skip
+
+
+def occurrence(series: CanonicalEvent, series_id: str, original: datetime, **fields: Any
+               ) -> CanonicalEvent:  # fmt: skip
+    start = fields.pop("start", original)
+    return replace(series, start=start, end=start + timedelta(hours=1),
+                   recurrence=Recurrence(series_id=series_id, original_start=original),
+                   **fields)  # fmt: skip
+
+
+def masters(google: GoogleWorld) -> list[dict[str, Any]]:
+    return [e for e in google_events(google) if e.get("recurrence")]
+
+
+def exceptions_of(google: GoogleWorld, master_id: str) -> dict[str, dict[str, Any]]:
+    """The series' stored instance exceptions (cancelled ones included), by instance id."""
+    stored = google.state.stored_events(USER)
+    return {str(e["id"]): e for e in stored if e.get("recurringEventId") == master_id}
+
+
+def expanded_starts(google: GoogleWorld, master_id: str) -> list[datetime]:
+    """The occurrences Google shows for the series (events.instances)."""
+    items = google.state.instances(USER, master_id, {})["items"]
+    return [datetime.fromisoformat(str(i["start"]["dateTime"])) for i in items]
+
+
+def test_a_recurring_session_with_exceptions_is_one_google_series(
+    google: GoogleWorld, connected: Pair, google_settings: Settings, worker: Launch
+) -> None:
+    worker(google_settings)
+    first = datetime(2030, 3, 4, 10, tzinfo=BERLIN)
+    weeks = [first + timedelta(weeks=n) for n in range(5)]
+    series = weekly_pilates(first, len(weeks))
+    series_id = add_session(connected, series)
+    moved_to = weeks[1] + timedelta(hours=4)
+    add_session(connected, occurrence(series, series_id, weeks[1], start=moved_to))
+    add_session(connected, occurrence(series, series_id, weeks[2], status=EventStatus.CANCELLED))
+
+    def shape() -> tuple[int, int]:
+        found = masters(google)
+        return len(found), len(exceptions_of(google, str(found[0]["id"]))) if found else 0
+
+    wait_until(lambda: shape() == (1, 2), 30, "one Google series with two exceptions")
+    (master,) = masters(google)
+    master_id = str(master["id"])
+    assert master["recurrence"] == [f"RRULE:{series.recurrence.rule}"]  # type: ignore[union-attr]
+    found = exceptions_of(google, master_id)
+    moved = found[instance_id(master_id, weeks[1])]
+    assert moved.get("status") != "cancelled"
+    assert datetime.fromisoformat(moved["start"]["dateTime"]) == moved_to
+    assert found[instance_id(master_id, weeks[2])]["status"] == "cancelled"
+    assert expanded_starts(google, master_id) == [weeks[0], moved_to, weeks[3], weeks[4]]
+    assert len(google.state.stored_events(USER)) == 3  # the master and its two exceptions
+    assert len(connected.events(connected.wix)) == 3  # nothing came back as a block
+
+    # The series changes: a new title, and one week more.
+    longer = replace(weekly_pilates(first, 6), title="Power Pilates")
+    edit_session(connected, series_id, longer)
+    wait_until(lambda: [m.get("summary") for m in masters(google)] == ["Power Pilates"], 20,
+               "the series change in Google")  # fmt: skip
+    (changed,) = masters(google)
+    assert changed["id"] == master_id
+    assert changed["recurrence"] == [f"RRULE:{longer.recurrence.rule}"]  # type: ignore[union-attr]
+    assert set(exceptions_of(google, master_id)) == set(found)
+    later = weeks[4] + timedelta(weeks=1)
+    assert expanded_starts(google, master_id) == [weeks[0], moved_to, weeks[3], weeks[4], later]
+    assert len(google.state.stored_events(USER)) == 3  # nothing doubled, nothing re-created
+    assert len(connected.events(connected.wix)) == 3
 
 
 def test_a_dropped_push_is_repaired_by_reconciliation(
