@@ -3,6 +3,7 @@
     account = CalDAVAccount(url, username, password)  # url=APPLE_URL for iCloud
     account.verify()  # principal discovery now; wrong credentials -> InvalidCredentials
     account.list_calendars()  # the calendars that hold events, read-only ones flagged
+    account.create_calendar("Wix Bookings")  # MKCALENDAR; a retry reuses what it made
     calendar = account.calendar(remote_id, window)  # a `CalendarProvider`
 
 Module map: `caldav_calendar` (one calendar: listings and writes), `caldav_http` (the guarded
@@ -14,9 +15,19 @@ SSRF guard every request passes).
 
 from __future__ import annotations
 
+import hashlib
+import re
 from urllib.parse import urljoin, urlsplit
+from xml.sax.saxutils import escape
 
-from providers.base import BeforeRequest, CalendarInfo, SyncWindow
+from providers.base import (
+    BeforeRequest,
+    CalendarInfo,
+    PermanentError,
+    PermanentReason,
+    ProviderError,
+    SyncWindow,
+)
 from providers.caldav_calendar import CalDAVCalendar, uid_for
 from providers.caldav_collection import Collection
 from providers.caldav_http import (
@@ -40,6 +51,17 @@ _CALENDAR_PROPS = (
     "<D:resourcetype/><D:displayname/><D:current-user-privilege-set/>"
     "<C:supported-calendar-component-set/><C:calendar-timezone/>"
 )
+_PROPFIND = f'<D:propfind xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop>' \
+    f"{_CALENDAR_PROPS}</D:prop></D:propfind>"  # fmt: skip
+_MKCALENDAR = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<C:mkcalendar xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:set><D:prop>'
+    "<D:displayname>{name}</D:displayname><C:supported-calendar-component-set>"
+    '<C:comp name="VEVENT"/></C:supported-calendar-component-set></D:prop></D:set></C:mkcalendar>'
+)
+# MKCALENDAR at an href already in use: Radicale 409, Xandikos 403, RFC 4918 405.
+_TAKEN = (403, 405, 409)
+_CANDIDATES = 5  # hrefs tried when the first ones hold something other than our calendar
 
 
 class CalDAVAccount:
@@ -77,14 +99,60 @@ class CalDAVAccount:
     def list_calendars(self) -> list[CalendarInfo]:
         """The calendars that hold events, read-only where the user lacks write privileges."""
         home = self.verify()
-        body = f'<D:propfind xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop>' \
-            f"{_CALENDAR_PROPS}</D:prop></D:propfind>"  # fmt: skip
         with translated(self.host):
-            response = self.client.propfind(home, body, depth=1)
+            response = self.client.propfind(home, _PROPFIND, depth=1)
         if response.status != 207:
             raise status_failure(response.status, self.host)
         found = [calendar_info(urljoin(home, m.href), m) for m in members(response.tree)]
         return sorted((c for c in found if c is not None), key=lambda c: c.remote_id)
+
+    def create_calendar(self, name: str, *, key: str = "") -> CalendarInfo:
+        """A new event calendar named `name` in the calendar home, made by MKCALENDAR.
+
+        Its href is derived from `name` and `key`, so a retry after a lost answer finds the
+        calendar the first attempt made and reuses it. An href that holds anything else (a
+        collection of tasks, a read-only one, a plain collection) is passed over for the next."""
+        home = self.verify()
+        for href in candidate_hrefs(home, name, key):
+            refusal = self._mkcalendar(href, name)
+            there, info = self._calendar_at(href)
+            if info is not None and not info.read_only:
+                return info
+            if refusal is not None and not there:
+                raise refusal  # a real refusal (no right to make calendars, say)
+            if refusal is None:
+                raise PermanentError(PermanentReason.FORBIDDEN,
+                                     f"{self.host} made {href} but it holds no events")  # fmt: skip
+        raise PermanentError(
+            PermanentReason.FORBIDDEN, f"{self.host}: every href for a calendar {name!r} is taken"
+        )
+
+    def _mkcalendar(self, url: str, name: str) -> ProviderError | None:
+        """None when the calendar was made; the error when the server refused to."""
+        body = _MKCALENDAR.format(name=escape(name))
+        try:
+            with translated(self.host):
+                response = self.client.mkcalendar(url, body)
+        except PermanentError as refused:  # a 403 (Xandikos: the href is in use)
+            if refused.reason is not PermanentReason.FORBIDDEN:
+                raise
+            return refused
+        if response.status in _TAKEN:
+            return status_failure(response.status, self.host)
+        if response.status not in (200, 201, 204, 207):
+            raise status_failure(response.status, self.host)
+        return None
+
+    def _calendar_at(self, url: str) -> tuple[bool, CalendarInfo | None]:
+        """Whether anything is at `url`, and the event calendar it is, if it is one."""
+        with translated(self.host):
+            response = self.client.propfind(url, _PROPFIND, depth=0)
+        if response.status in (404, 410):
+            return False, None
+        if response.status != 207:
+            raise status_failure(response.status, self.host)
+        found = members(response.tree)
+        return True, None if not found else calendar_info(url, found[0])
 
     def calendar(
         self, remote_id: str, window: SyncWindow, read_only: bool = False,
@@ -97,6 +165,15 @@ class CalDAVAccount:
 
     def close(self) -> None:
         self.client.close()
+
+
+def candidate_hrefs(home: str, name: str, key: str = "") -> list[str]:
+    """Where a calendar named `name` is made: a slug of the name, a digest of the name and
+    `key` (so it meets no calendar a person named the same), then numbered alternatives."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "calendar"
+    digest = hashlib.sha256(f"{name}\x1f{key}".encode()).hexdigest()[:10]
+    base = f"{home}calsync-{slug}-{digest}"
+    return [f"{base}/"] + [f"{base}-{n}/" for n in range(2, _CANDIDATES + 1)]
 
 
 def calendar_info(url: str, member: Member) -> CalendarInfo | None:

@@ -123,6 +123,9 @@ def test_connect_by_credentials_refuses_bad_input(
     assert field_of(connect(client, tenant)) == (400, "serverUrl")
     assert field_of(connect(client, tenant, serverUrl="file:///etc/passwd")) == (400, "serverUrl")
     assert field_of(connect(client, tenant, serverUrl="http://[::1/")) == (400, "serverUrl")
+    # The metadata service stays refused where private servers are allowed (as here).
+    metadata = connect(client, tenant, serverUrl="http://169.254.169.254/latest/")
+    assert field_of(metadata) == (400, "serverUrl") and "refused" in metadata.json()["message"]
     closed = "http://127.0.0.1:9/"  # nothing listens on the discard port
     assert field_of(connect(client, tenant, serverUrl=closed)) == (400, "serverUrl")
     assert field_of(connect(client, tenant, providerId=GOOGLE_ID)) == (428, "providerId")
