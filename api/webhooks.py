@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Request
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from api import google_webhooks, wix_webhooks
+from api import google_webhooks, microsoft_webhooks, wix_webhooks
 from api.inbox import enqueue_recorded
 from models import ChannelStatus, Provider, PushChannel
 from models.db import session_scope
@@ -23,6 +23,7 @@ from providers.local import ForgedNotification, verify_notification
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 router.include_router(wix_webhooks.router)
 router.include_router(google_webhooks.router)
+router.include_router(microsoft_webhooks.router)
 
 
 @router.post(

@@ -44,14 +44,17 @@ REFRESH_MARGIN = 120.0  # seconds before expiry a token is renewed
 EXPIRED_TOKEN_CODES = {"syncStateNotFound", "resyncRequired"}
 
 
-class _DropHeaderDumps(logging.Filter):
-    """O365 logs the session headers, bearer token included, at DEBUG: never let that out."""
+class _DropRequestDumps(logging.Filter):
+    """At DEBUG O365 logs each request's session headers (the bearer token) and its parameters
+    (the JSON body: a subscription's clientState, event contents): never let those out."""
+
+    _SECRET_BEARING = ("Session default headers", "Request parameters")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Session default headers")
+        return not str(record.msg).startswith(self._SECRET_BEARING)
 
 
-logging.getLogger("O365.connection").addFilter(_DropHeaderDumps())
+logging.getLogger("O365.connection").addFilter(_DropRequestDumps())
 
 
 @lru_cache(maxsize=16)
@@ -174,6 +177,9 @@ class GraphClient:
         self, url: str, params: dict[str, str] | None = None, headers: dict[str, str] | None = None
     ) -> dict[str, Any]:
         return _json(self.send("GET", url, params=params, headers=headers))
+
+    def post_json(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        return _json(self.send("POST", url, body=body))
 
     def pages(
         self, url: str, params: dict[str, str] | None = None, headers: dict[str, str] | None = None

@@ -54,6 +54,16 @@ class LifecycleNotice:
     event: LifecycleEvent
     subscription_expires_at: datetime | None
 
+    def idempotency_key(self, received_at: datetime) -> str:
+        """A lifecycle item has no id, and the same notice may rightly come again later (a
+        second `missed` names the same subscription and expiry): the key holds the minute it
+        arrived, so a resend within it is one row and a later one is acted on again (acting
+        twice costs a renewal or a sync, never a change)."""
+        expires = self.subscription_expires_at.isoformat() if self.subscription_expires_at else ""
+        minute = received_at.strftime("%Y%m%dT%H%M")
+        raw = "|".join([self.subscription_id, self.event.value, expires, minute])
+        return "msgraph-lifecycle:" + hashlib.sha256(raw.encode()).hexdigest()
+
 
 def validation_token(query: Mapping[str, str]) -> str | None:
     """The handshake: a `validationToken` query parameter (already URL-decoded by the web

@@ -5,6 +5,7 @@ TASK_MODULES = [
     "tasks.calendar_sync",
     "tasks.maintenance",
     "tasks.channels",
+    "tasks.subscriptions",
     "tasks.tokens",
     "tasks.connections",
     "tasks.mail",

@@ -1,8 +1,12 @@
 """Push channels: opened per synced calendar, renewed before they expire (the new one first,
 then the old one stopped, so no notification falls between), stopped on disconnect.
 
-Providers with channels: the local store and Google (`events.watch`). Microsoft's
-subscriptions follow the same life; CalDAV has none and is polled.
+Providers with channels: the local store, Google (`events.watch`) and Microsoft (Graph
+subscriptions, renewed in place: see `_renew`). CalDAV has none and is polled.
+
+A Graph subscription is on `/me/events`, the whole mailbox (the only event resource Graph
+documents): each synced calendar still gets its own, so a change anywhere in the mailbox asks
+each calendar for one delta round, which is empty for the calendars the change is not in.
 """
 
 from __future__ import annotations
@@ -25,14 +29,18 @@ from models import (
     PushChannel,
 )
 from models.types import utcnow
-from providers.base import ProviderError
+from providers.base import NotFound, ProviderError
 from providers.local import LocalCalendar
-from tasks.accounts import google_account
+from providers.microsoft import EVENTS_RESOURCE
+from tasks.accounts import google_account, microsoft_account
 from tasks.context import WorkerContext, worker_context
 
 log = logging.getLogger(__name__)
 LOCAL_CHANNEL_DAYS = 7
-WATCHED = (Provider.LOCAL, Provider.GOOGLE)
+# Graph's limit for Outlook event subscriptions is 10,080 minutes now and was 4,230: stay inside
+# the smaller one; renewal comes `channel_renew_before` (a day by default) earlier still.
+GRAPH_SUBSCRIPTION_MINUTES = 4_200
+WATCHED = (Provider.LOCAL, Provider.GOOGLE, Provider.MICROSOFT)
 _ENDED = (ConnectionStatus.DISCONNECTED, ConnectionStatus.ERROR)
 
 
@@ -43,6 +51,8 @@ def open_channel(
     """Start a channel for one calendar; the caller adds the returned row. A `local` channel
     may also watch the store calendar standing in for the Wix side (`resource`)."""
     provider = provider or connection.provider
+    if provider is Provider.MICROSOFT:
+        return open_subscription(context, connection, calendar)
     channel_id, secret = uuid.uuid4().hex, secrets.token_urlsafe(32)
     row = PushChannel(calendar_id=calendar.id, provider=provider, channel_id=channel_id,
                       secret=secret)  # fmt: skip
@@ -64,6 +74,55 @@ def open_channel(
     return row
 
 
+def open_subscription(
+    context: WorkerContext, connection: Connection, calendar: ExternalCalendar
+) -> PushChannel:
+    """A Graph subscription to the mailbox's events; Graph runs the validation handshake on
+    both of our URLs before it answers. Its id is the channel id, and its random clientState
+    (stored encrypted) is what every notification must carry."""
+    client_state = secrets.token_urlsafe(32)  # Graph allows up to 128 characters
+    address = context.settings.webhook_url(Provider.MICROSOFT.value)
+    expires = utcnow() + timedelta(minutes=GRAPH_SUBSCRIPTION_MINUTES)
+    account = microsoft_account(context, connection)
+    try:
+        made = account.subscribe(EVENTS_RESOURCE, address, f"{address}/lifecycle", client_state,
+                                 expires)  # fmt: skip
+    finally:
+        account.close()
+    return PushChannel(calendar_id=calendar.id, provider=Provider.MICROSOFT, channel_id=made.id,
+                       resource_id=made.resource, secret=client_state,
+                       expires_at=made.expires_at)  # fmt: skip
+
+
+def renew_subscription(
+    context: WorkerContext, connection: Connection, calendar: ExternalCalendar,
+    channel: PushChannel,
+) -> PushChannel | None:  # fmt: skip
+    """PATCH the expiry (which also reauthorizes); None when `channel` itself runs on. A
+    subscription Graph no longer has is replaced: the new row is returned, the old one stopped
+    (only once the new one exists, so a failure leaves it due for the next round)."""
+    expires = utcnow() + timedelta(minutes=GRAPH_SUBSCRIPTION_MINUTES)
+    account = microsoft_account(context, connection)
+    try:
+        channel.expires_at = account.renew(channel.channel_id, expires).expires_at
+        return None
+    except NotFound:
+        pass  # Graph removed it
+    finally:
+        account.close()
+    return replace_subscription(context, connection, calendar, channel)
+
+
+def replace_subscription(
+    context: WorkerContext, connection: Connection, calendar: ExternalCalendar,
+    channel: PushChannel,
+) -> PushChannel:  # fmt: skip
+    """A new subscription for a calendar whose old one Graph removed; the caller adds it."""
+    fresh = open_subscription(context, connection, calendar)
+    channel.status = ChannelStatus.STOPPED
+    return fresh
+
+
 def _store_of(context: WorkerContext, connection: Connection) -> str:
     """The local store a local channel lives in: the connection's, or the Wix side's."""
     store = connection.server_url if connection.provider is Provider.LOCAL else None
@@ -78,6 +137,12 @@ def stop_channel(context: WorkerContext, connection: Connection, channel: PushCh
         google_account(context, connection).stop_channel(
             channel.channel_id, channel.resource_id or ""
         )
+    elif channel.provider is Provider.MICROSOFT:
+        account = microsoft_account(context, connection)
+        try:
+            account.unsubscribe(channel.channel_id)  # a 404 counts as done
+        finally:
+            account.close()
     elif channel.provider is Provider.LOCAL:
         LocalCalendar(_store_of(context, connection), channel.resource_id or "", context.http
                       ).stop_watch(channel.channel_id)  # fmt: skip
@@ -151,12 +216,11 @@ def renew_expiring(context: WorkerContext, now: datetime | None = None) -> int:
             if calendar is None or connection is None:
                 old.status = ChannelStatus.STOPPED
                 continue
-            if not _still_wanted(connection, calendar):
-                _stop_orphan(context, connection, old)
+            if not still_wanted(connection, calendar):
+                stop_orphan(context, connection, old)
                 continue
             try:
-                db.add(open_channel(context, connection, calendar, old.provider, old.resource_id))
-                stop_channel(context, connection, old)
+                _renew(context, db, connection, calendar, old)
             except ProviderError as error:  # tried again on the next round
                 log.warning("could not renew channel %s: %s", old.channel_id, error)
                 continue
@@ -164,13 +228,27 @@ def renew_expiring(context: WorkerContext, now: datetime | None = None) -> int:
     return renewed
 
 
-def _still_wanted(connection: Connection, calendar: ExternalCalendar) -> bool:
+def _renew(context: WorkerContext, db: Session, connection: Connection,
+           calendar: ExternalCalendar, old: PushChannel) -> None:  # fmt: skip
+    if old.provider is Provider.MICROSOFT:
+        # Graph documents renewal as a PATCH of expirationDateTime on the same subscription
+        # (reference §2.1): the id, clientState and lifecycle URL stay, no second handshake, and
+        # never two subscriptions delivering every change twice. new-then-stop would buy nothing.
+        fresh = renew_subscription(context, connection, calendar, old)
+        if fresh is not None:
+            db.add(fresh)
+        return
+    db.add(open_channel(context, connection, calendar, old.provider, old.resource_id))
+    stop_channel(context, connection, old)
+
+
+def still_wanted(connection: Connection, calendar: ExternalCalendar) -> bool:
     """A channel is only worth renewing for a calendar that syncs, of a live connection."""
     synced = calendar.import_enabled or calendar.export_target
     return synced and connection.status not in _ENDED
 
 
-def _stop_orphan(context: WorkerContext, connection: Connection, channel: PushChannel) -> None:
+def stop_orphan(context: WorkerContext, connection: Connection, channel: PushChannel) -> None:
     """A channel nothing needs any more (calendar dropped, connection ended): stop it rather
     than let it run out, so the provider stops calling."""
     try:

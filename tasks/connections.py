@@ -309,6 +309,12 @@ def create_calendar(context: WorkerContext, connection: Connection) -> CalendarI
         if response.status_code >= 400:
             raise TransientError(f"the store answered {response.status_code}")
         return CalendarInfo(remote_id=name, name=DEDICATED_NAME, read_only=False)
+    if connection.provider is Provider.MICROSOFT:
+        outlook = microsoft_account(context, connection)
+        try:
+            return outlook.create_calendar(DEDICATED_NAME)
+        finally:
+            outlook.close()
     account = _caldav_account(context, connection)
     make = getattr(account, "create_calendar", None)
     if make is None:

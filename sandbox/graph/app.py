@@ -57,6 +57,26 @@ class _RequestIds:
         await self.app(scope, receive, send_with_ids)
 
 
+class _LostAnswers:
+    """`faults.lose_answers`: the request is served, then its answer swapped for a 504."""
+
+    def __init__(self, app: ASGIApp, graph: GraphState) -> None:
+        self.app = app
+        self.graph = graph
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        faults = self.graph.faults
+        if scope["type"] != "http" or not faults.should_lose_answer(scope["method"], scope["path"]):
+            await self.app(scope, receive, send)
+            return
+
+        async def swallow(message: Message) -> None:
+            return None
+
+        await self.app(scope, receive, swallow)
+        await error_response(faults.lost_answer())(scope, receive, send)
+
+
 def create_app(state: GraphState | None = None) -> Starlette:
     """A Graph sandbox app over `state` (a fresh one if None), reachable as `app.state.graph`."""
     graph = state or GraphState()
@@ -69,6 +89,7 @@ def create_app(state: GraphState | None = None) -> Starlette:
         ],
         exception_handlers={GraphError: _graph_error, HTTPException: _http_error},
     )
+    app.add_middleware(_LostAnswers, graph=graph)
     app.add_middleware(_RequestIds)
     app.state.graph = graph
     return app

@@ -118,7 +118,13 @@ def build_routes(state: GraphState) -> list[Route]:
         body = await json_body(request)
         if not isinstance(body, dict) or not body.get("name"):
             raise bad_request("A calendar needs a name.")
-        cal = state.add_calendar(ctx.user_id, str(body["name"]))
+        name = str(body["name"])
+        taken = {c.name.casefold() for c in state.mailbox(ctx.user_id).calendars.values()}
+        if name.casefold() in taken:  # Exchange folder names are unique (third-party reports)
+            raise GraphError(
+                409, "ErrorFolderExists", "A folder with the specified name already exists."
+            )
+        cal = state.add_calendar(ctx.user_id, name)
         return JSONResponse(render_calendar(cal, state.mailbox(ctx.user_id).user), 201)
 
     async def get_calendar(request: Request) -> Response:

@@ -55,6 +55,7 @@ class Faults:
         self._drop_remaining: int | None = 0
         self._drop_share = 0.0
         self._corrupt_remaining = 0
+        self._lose: list[_Rule] = []
         self.injected: dict[int, int] = {}  # status -> how many answers were injected
         self.dropped_notifications = 0
 
@@ -87,6 +88,28 @@ class Faults:
         after = None if retry_after is None else str(retry_after)
         self._add(status, count, share, after, path_prefix, methods)
 
+    def lose_answers(
+        self, count: int = 1, *, path_prefix: str = "/v1.0/", methods: list[str] | None = None
+    ) -> None:
+        """The next `count` matching requests are carried out, but their answer is replaced by
+        a 504 GatewayTimeout: the client cannot tell the write happened (what `transactionId`
+        is for)."""
+        allowed = frozenset(m.upper() for m in methods) if methods else None
+        with self._lock:
+            self._lose.append(_Rule(504, count, 1.0, None, path_prefix, allowed))
+
+    def should_lose_answer(self, method: str, path: str) -> bool:
+        with self._lock:
+            for rule in self._lose:
+                if rule.applies(method, path) and self._fires(rule):
+                    self.injected[504] = self.injected.get(504, 0) + 1
+                    return True
+        return False
+
+    def lost_answer(self) -> GraphError:
+        code, message = _SERVER_ERRORS[504]
+        return GraphError(504, code, message)
+
     def limit_rate(self, max_requests: int, per_seconds: float) -> None:
         """At most `max_requests` per app+mailbox in a sliding window (Outlook: 10,000 / 600 s)."""
         with self._lock:
@@ -105,6 +128,7 @@ class Faults:
     def clear(self) -> None:
         with self._lock:
             self._rules.clear()
+            self._lose.clear()
             self._rate = None
             self._drop_remaining, self._drop_share = 0, 0.0
             self._corrupt_remaining = 0

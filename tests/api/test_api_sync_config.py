@@ -83,7 +83,11 @@ def test_a_dedicated_calendar_is_left_to_the_worker_to_make(
 
 
 def test_several_calendars_sync_up_to_the_limit(
-    client: TestClient, tenant: TenantKey, engine: Engine, api_settings: Settings, queued: Queued,
+    client: TestClient,
+    tenant: TenantKey,
+    engine: Engine,
+    api_settings: Settings,
+    queued: Queued,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     connection_id = seed_connection(engine, api_settings, tenant)

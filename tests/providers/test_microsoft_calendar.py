@@ -127,6 +127,18 @@ def test_list_calendars_flags_read_only_and_primary(box: Mailbox) -> None:
     assert isinstance(box.calendar, CalendarProvider)
 
 
+def test_create_calendar_makes_a_writable_calendar_once(box: Mailbox) -> None:
+    made = box.account.create_calendar("Wix Bookings")
+    assert (made.name, made.read_only, made.primary) == ("Wix Bookings", False, False)
+    assert box.graph.state.calendar(box.user, made.remote_id).name == "Wix Bookings"
+    # A create whose answer was lost, sent again: Graph answers 409, the same calendar counts.
+    assert box.account.create_calendar("Wix Bookings").remote_id == made.remote_id
+    assert [c.name for c in box.account.list_calendars()] == ["Calendar", "Wix Bookings"]
+    dedicated = box.account.calendar(made.remote_id, WINDOW)
+    written = dedicated.create(berlin_event("Massage", 4), "key-1", marker="calsync:c:l1")
+    assert [e.id for e in box.graph.state.list_events(box.user, made.remote_id)] == [written.id]
+
+
 def test_read_only_calendar_refuses_writes_without_a_request(box: Mailbox) -> None:
     holidays = box.graph.state.add_calendar(box.user, "Holidays", can_edit=False)
     calendar = box.account.calendar(holidays.id, WINDOW, read_only=True)

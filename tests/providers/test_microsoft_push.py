@@ -5,6 +5,7 @@ the parsing of what it delivers."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -135,6 +136,16 @@ def test_subscribe_runs_the_handshake_on_both_urls(push: Push) -> None:
     assert stored.change_types == {"created", "updated", "deleted"}
     assert abs((sub.expires_at - expires).total_seconds()) < 1
     assert sub.resource == EVENTS_RESOURCE
+
+
+def test_the_client_state_stays_out_of_debug_logs(
+    push: Push, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        push.subscribe()  # O365 would log the request body, clientState included
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "Requesting (POST)" in logged  # O365 did log at DEBUG
+    assert CLIENT_STATE not in logged and push.account.tokens.access_token not in logged
 
 
 def test_a_failed_handshake_refuses_the_subscription(push: Push) -> None:

@@ -448,6 +448,32 @@ def test_retried_create_with_same_transaction_id_makes_one_event(sb: Sandbox) ->
     assert again.headers["x-sandbox-deduplicated"] == "transactionId"
 
 
+def test_a_lost_answer_is_a_504_after_the_write_happened(sb: Sandbox) -> None:
+    sb.state.faults.lose_answers(1, methods=["POST"])
+    body = event_body("Booking 43", 5, transactionId="calsync-booking-43")
+    with sb.client() as client:
+        lost = client.post("/me/events", json=body)
+        again = client.post("/me/events", json=body)  # the client retries the same create
+        assert client.get("/me").status_code == 200  # only matching requests lose answers
+    assert lost.status_code == 504 and lost.json()["error"]["code"] == "GatewayTimeout"
+    assert again.status_code == 201 and again.headers["x-sandbox-deduplicated"] == "transactionId"
+    assert [e.id for e in sb.state.list_events(sb.user.id, None)] == [again.json()["id"]]
+    assert sb.state.faults.injected[504] == 1
+
+
+def test_creating_a_calendar_and_a_taken_name(sb: Sandbox) -> None:
+    with sb.client() as client:
+        made = client.post("/me/calendars", json={"name": "Wix Bookings"})
+        taken = client.post("/me/calendars", json={"name": "wix bookings"})
+        nameless = client.post("/me/calendars", json={})
+        names = [c["name"] for c in client.get("/me/calendars").json()["value"]]
+    assert made.status_code == 201
+    assert made.json()["canEdit"] is True and made.json()["isDefaultCalendar"] is False
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "ErrorFolderExists"
+    assert nameless.status_code == 400
+    assert names == ["Calendar", "Wix Bookings"]
+
+
 def test_duplicate_transaction_id_can_answer_409_instead(sb: Sandbox) -> None:
     sb.state.settings.duplicate_transaction = "conflict"
     with sb.client() as client:
