@@ -78,7 +78,7 @@ CATALOG: tuple[Catalogued, ...] = (
     _entry(Provider.APPLE, APPLE_ID, "Apple Calendar", CalendarType.I_CAL,
            ConnectMethod.CREDENTIALS, _SPECIFIC, SyncToCalendarFeature.DEDICATED_CALENDAR),
     _entry(Provider.MICROSOFT, MICROSOFT_ID, "Outlook or Office 365", CalendarType.MICROSOFT,
-           ConnectMethod.OAUTH, _PRIMARY, SyncToCalendarFeature.PRIMARY_CALENDAR_ONLY),
+           ConnectMethod.OAUTH, _SPECIFIC, SyncToCalendarFeature.DEDICATED_CALENDAR),
     _entry(Provider.CALDAV, CALDAV_ID, "CalDAV", CalendarType.OTHER, ConnectMethod.CREDENTIALS,
            _SPECIFIC, SyncToCalendarFeature.DEDICATED_CALENDAR, server_url=True,
            wix_builtin=False),

@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import ErrorBody
 from api.inbox import enqueue_recorded
-from models import ChannelStatus, ExternalCalendar, Provider, PushChannel
+from models import PRIMARY_PLACEHOLDER, ChannelStatus, ExternalCalendar, Provider, PushChannel
 from models.db import session_scope
 from models.notifications import is_echo, mark_enqueued, record
 from models.types import utcnow
@@ -44,7 +44,6 @@ from providers.microsoft_notifications import (
     parse_lifecycle,
     parse_notifications,
 )
-from tasks.connections import PRIMARY_PLACEHOLDER
 from tasks.subscriptions import request_lifecycle
 
 log = logging.getLogger(__name__)

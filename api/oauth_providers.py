@@ -16,9 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from config import Settings
-from models import Provider
+from models import PRIMARY_PLACEHOLDER, Provider
 from providers.base import CalendarInfo
-from tasks.connections import PRIMARY_PLACEHOLDER
 
 
 @dataclass(frozen=True)

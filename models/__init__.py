@@ -1,7 +1,7 @@
 """SQLAlchemy models, the database session and Alembic migrations."""
 
 from models.base import Base
-from models.calendar import ExternalCalendar
+from models.calendar import PRIMARY_PLACEHOLDER, ExternalCalendar
 from models.channel import PushChannel
 from models.conflict import Conflict
 from models.connection import Connection
@@ -25,6 +25,7 @@ from models.sync_run import SyncRun
 from models.tenant import Tenant
 
 __all__ = [
+    "PRIMARY_PLACEHOLDER",
     "Base",
     "ChannelStatus",
     "Conflict",

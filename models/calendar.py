@@ -8,6 +8,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import Base, Timestamps, new_id
 from models.types import UTCDateTime
 
+# The remote id the API gives an account's primary calendar until a worker learns the real one.
+PRIMARY_PLACEHOLDER = "primary"
+
 
 class ExternalCalendar(Timestamps, Base):
     """One calendar of a connection's account, with its incremental-sync cursor."""

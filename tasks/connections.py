@@ -33,6 +33,7 @@ from kombu.exceptions import OperationalError
 from sqlalchemy import select
 
 from models import (
+    PRIMARY_PLACEHOLDER,
     Connection,
     ConnectionStatus,
     ErrorReason,
@@ -55,7 +56,7 @@ from sync.side import Side
 from tasks.accounts import caldav_account, microsoft_account
 from tasks.backoff import retry_delay
 from tasks.calendar_sync import ERROR_REASONS
-from tasks.channels import open_channels, stop_connection_channels
+from tasks.channels import open_channels, open_connection_channels, stop_connection_channels
 from tasks.context import WorkerContext, worker_context
 from tasks.enqueue import request_sync
 from tasks.link_store import DatabaseLinkStore
@@ -64,8 +65,6 @@ from tasks.registry import NoProvider, providers_for
 log = logging.getLogger(__name__)
 DEDICATED_ID = "dedicatedCalendarId"
 DEDICATED_NAME = "Wix Bookings"
-# The remote id the API gives an account's primary calendar until a worker learns the real one.
-PRIMARY_PLACEHOLDER = "primary"
 BUSY_RETRY_SECONDS = 1.0
 
 
@@ -158,7 +157,8 @@ def _delay(task: Task, error: Exception) -> float:
 
 
 def start_syncing(context: WorkerContext, connection_id: str) -> dict[str, Any]:
-    """Resolve the primary calendar's placeholder id, then a full sync of each synced calendar."""
+    """Resolve the primary calendar's placeholder id (and record the account's other calendars,
+    for List Calendars), then a full sync of each synced calendar."""
     with context.sessions() as db:
         connection = db.get(Connection, connection_id)
         if connection is None or connection.status in (_GONE, ConnectionStatus.ERROR):
@@ -170,16 +170,17 @@ def start_syncing(context: WorkerContext, connection_id: str) -> dict[str, Any]:
         db.expunge_all()
     if unresolved is not None:
         try:
-            primary = next((c for c in _calendar_list(context, connection) if c.primary), None)
+            listed = _calendar_list(context, connection)
         except PermanentError as error:
             reason = ERROR_REASONS.get(error.reason, ErrorReason.TOKEN_REVOKED)
             _mark_error(context, connection_id, str(error), reason)
             return {"error": reason.value}
+        primary = next((c for c in listed if c.primary), None)
         if primary is None:
             _mark_error(context, connection_id, "the account shows no primary calendar",
                         ErrorReason.EXTERNAL_CALENDAR_DELETED)  # fmt: skip
             return {"error": ErrorReason.EXTERNAL_CALENDAR_DELETED.value}
-        _resolve(context, unresolved, primary)
+        _record_calendars(context, connection_id, unresolved, primary, listed)
     with context.sessions() as db:
         synced = list(db.scalars(select(ExternalCalendar.id).where(
             ExternalCalendar.connection_id == connection_id,
@@ -200,11 +201,20 @@ def _calendar_list(context: WorkerContext, connection: Connection) -> list[Calen
         account.close()
 
 
-def _resolve(context: WorkerContext, calendar_id: str, primary: CalendarInfo) -> None:
+def _record_calendars(
+    context: WorkerContext, connection_id: str, placeholder_id: str, primary: CalendarInfo,
+    listed: list[CalendarInfo],
+) -> None:  # fmt: skip
     with context.sessions() as db, db.begin():
-        row = db.get(ExternalCalendar, calendar_id)
+        row = db.get(ExternalCalendar, placeholder_id)
         if row is not None:
             row.remote_id, row.name, row.read_only = primary.remote_id, primary.name, False
+        known = set(db.scalars(select(ExternalCalendar.remote_id).where(
+            ExternalCalendar.connection_id == connection_id)))  # fmt: skip
+        for info in listed:
+            if info.remote_id not in known and info.remote_id != primary.remote_id:
+                db.add(ExternalCalendar(connection_id=connection_id, remote_id=info.remote_id,
+                                        name=info.name, read_only=info.read_only))  # fmt: skip
 
 
 # -- a new sync configuration -----------------------------------------------------------------
@@ -228,7 +238,21 @@ def apply_config_change(
     synced = [c for c in dict.fromkeys(resync) if _still_active(context, c)]
     for calendar_id in synced:
         request_sync(context, calendar_id, "resync", full=True)
-    return {"removed": removed, "resynced": len(synced)}
+    return {
+        "removed": removed,
+        "resynced": len(synced),
+        "channels": _open_channels(context, connection_id),
+    }
+
+
+def _open_channels(context: WorkerContext, connection_id: str) -> int:
+    """Push for calendars that started syncing; without it they would follow only by
+    reconciliation. Channels of calendars that stopped are stopped when due for renewal."""
+    try:
+        return open_connection_channels(context, connection_id)
+    except ProviderError as error:
+        log.warning("could not open channels for connection %s: %s", connection_id, error)
+        return 0
 
 
 def withdraw(context: WorkerContext, connection_id: str, calendar_id: str, side: Side) -> int:
@@ -243,8 +267,8 @@ def withdraw(context: WorkerContext, connection_id: str, calendar_id: str, side:
         db.expunge_all()
     if not still_off:
         return 0
-    # A session's link is named by the connection and the session, not the calendar: it must go
-    # with its copy, or the next export target's runs would find it filed under this calendar.
+    # Exported links go with their copies: should this calendar receive sessions again, they
+    # are copied afresh rather than revived from tombstones of copies deleted long ago.
     forget = side is Side.EXTERNAL
     with _locked(context, calendar_id) as beat:
         removal = remove_copies(context, connection, calendar, {side}, forget=forget, beat=beat)
@@ -316,11 +340,10 @@ def create_calendar(context: WorkerContext, connection: Connection) -> CalendarI
         finally:
             outlook.close()
     account = _caldav_account(context, connection)
-    make = getattr(account, "create_calendar", None)
-    if make is None:
-        raise NotImplementedError(f"{connection.provider.value} cannot create calendars yet")
-    info: CalendarInfo = make(DEDICATED_NAME)
-    return info
+    try:  # keyed by the connection: two connections of one account get a calendar each
+        return account.create_calendar(DEDICATED_NAME, key=connection.id)
+    finally:
+        account.close()
 
 
 def _caldav_account(context: WorkerContext, connection: Connection) -> CalDAVAccount:

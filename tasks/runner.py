@@ -14,8 +14,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from models import Conflict as ConflictRow
 from models import (
+    PRIMARY_PLACEHOLDER,
     Connection,
     ConnectionStatus,
     ExternalCalendar,
@@ -24,6 +24,7 @@ from models import (
     Tenant,
     TenantStatus,
 )
+from models import Conflict as ConflictRow
 from models import Side as RowSide
 from models.notifications import close_echoes, complete, has_open
 from models.types import utcnow
@@ -67,6 +68,8 @@ def run_calendar(
         calendar = db.get(ExternalCalendar, calendar_id)
         connection = None if calendar is None else db.get(Connection, calendar.connection_id)
         if calendar is None or connection is None or not _active(db, connection):
+            return RunOutcome(None, 0, 0, skipped=True)
+        if calendar.remote_id == PRIMARY_PLACEHOLDER:  # the first sync learns it, then runs
             return RunOutcome(None, 0, 0, skipped=True)
         if trigger in NOTIFIED:
             close_echoes(db, calendar.id)

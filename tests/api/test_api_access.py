@@ -62,6 +62,8 @@ def test_providers_carry_wix_ids_and_our_caldav(client: TestClient, tenant: Tena
     assert apple["features"]["syncToCalendar"] == "DEDICATED_CALENDAR"
     microsoft = providers["MICROSOFT:Outlook or Office 365"]
     assert microsoft["id"] == "ae0d26b4-7e04-4735-a15e-1b1acaba2f00"
+    assert microsoft["features"]["listEventFromCalendars"] == "SPECIFIC_CALENDARS"
+    assert microsoft["features"]["syncToCalendar"] == "DEDICATED_CALENDAR"
     caldav = providers["OTHER:CalDAV"]
     assert caldav["features"]["requiresServerUrl"] is True
     assert "appDefId" not in caldav

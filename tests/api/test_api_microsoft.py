@@ -14,10 +14,10 @@ from sqlalchemy import Engine, select
 from api.app import create_app
 from api.oauth_providers import callback_url
 from config import Settings
-from models import Connection, ExternalCalendar, Provider
+from models import PRIMARY_PLACEHOLDER, Connection, ExternalCalendar, Provider
 from models.db import session_scope
 from sandbox.graph.harness import GraphHarness, graph_harness
-from tasks.connections import PRIMARY_PLACEHOLDER, start_syncing
+from tasks.connections import start_syncing
 from tasks.context import WorkerContext, build_context
 
 V2 = "/bookings/v2/external-calendars"
@@ -75,8 +75,26 @@ def test_microsoft_connects_and_a_worker_learns_the_primary_calendar(
         assert row is not None and row.remote_id == PRIMARY_PLACEHOLDER
     assert ("tasks.connections.first_sync", [connection_id]) in queued("sync")
 
+    graph.state.add_calendar(graph.user.id, "Team", can_edit=False)
     assert start_syncing(worker_side, connection_id) == {"synced": 1}
     with session_scope(engine) as db:
         resolved = db.get(ExternalCalendar, row.id)
         assert resolved is not None and resolved.remote_id != PRIMARY_PLACEHOLDER
+    # The account's other calendars are known now, for List Calendars; none syncs yet.
+    listed = client.get(f"{V2}/connections/{connection_id}/calendars", headers=tenant.headers)
+    calendars = {c["name"]: c for c in listed.json()["calendars"]}
+    assert set(calendars) == {"Calendar", "Team"}, listed.text
+    with session_scope(engine) as db:
+        team = db.scalar(select(ExternalCalendar).where(
+            ExternalCalendar.connection_id == connection_id,
+            ExternalCalendar.name == "Team",
+        ))  # fmt: skip
+        assert team is not None and team.read_only and not team.import_enabled
+    both = {"listEventFromCalendars": {"calendars": {"calendars": [
+        {"id": resolved.remote_id}, {"id": team.remote_id}]}}}  # fmt: skip
+    changed = client.patch(f"{V2}/connections/{connection_id}/sync-config",
+                           headers=tenant.headers, json={"syncConfig": both})  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    with session_scope(engine) as db:
+        assert db.get(ExternalCalendar, team.id).import_enabled  # type: ignore[union-attr]
     assert ("tasks.calendar_sync.sync_calendar", [row.id, "connect", True]) in queued("sync")

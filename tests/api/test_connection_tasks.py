@@ -11,7 +11,16 @@ from harness.pipeline import Pair
 from sqlalchemy import Engine, func, select
 
 from config import Settings
-from models import Connection, ConnectionStatus, ErrorReason, ExternalCalendar, Link, Provider
+from models import (
+    ChannelStatus,
+    Connection,
+    ConnectionStatus,
+    ErrorReason,
+    ExternalCalendar,
+    Link,
+    Provider,
+    PushChannel,
+)
 from models.db import session_scope
 from providers.base import CalendarInfo
 from sandbox.server import ServedApp
@@ -120,3 +129,30 @@ def test_a_reconnected_connection_is_not_cleaned_up(
     pair, connection_id = synced  # never disconnected: a stale clean-up task does nothing
     assert clean_up(context, connection_id) == {"skipped": True}
     assert pair.titles("alice") == ["Dentist", "Yoga class"]
+
+
+def test_a_calendar_that_starts_syncing_gets_its_push_channel(
+    client: TestClient, tenant: TenantKey, engine: Engine, context: WorkerContext,
+    store: tuple[StoreState, ServedApp],
+) -> None:  # fmt: skip
+    state, served = store
+    for name in ("alice", "alice-work", "wix-s1"):
+        state.add_calendar(name)
+    work = CalendarInfo(remote_id="alice-work", name="Work", read_only=False)
+    connection_id = seed_connection(engine, context.settings, tenant, "s1", Provider.LOCAL,
+                                    (ALICE, work), server_url=served.base_url)  # fmt: skip
+    both = {"listEventFromCalendars": {"calendars": {"calendars": [
+        {"id": "alice"}, {"id": "alice-work"}]}}}  # fmt: skip
+    changed = client.patch(f"{V2}/connections/{connection_id}/sync-config",
+                           headers=tenant.headers, json={"syncConfig": both})  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    with session_scope(engine) as db:
+        ids = dict(db.execute(select(ExternalCalendar.remote_id, ExternalCalendar.id).where(
+            ExternalCalendar.connection_id == connection_id)).all())  # fmt: skip
+    result = apply_config_change(context, connection_id, [], [], [ids["alice-work"]])
+    assert result["channels"] == 2  # the one that was synced before had none either
+    with session_scope(engine) as db:
+        watched = {(c.calendar_id, c.status) for c in db.scalars(select(PushChannel))}
+    assert watched == {(ids["alice"], ChannelStatus.ACTIVE),
+                       (ids["alice-work"], ChannelStatus.ACTIVE)}  # fmt: skip
+    assert apply_config_change(context, connection_id, [], [], [])["channels"] == 0

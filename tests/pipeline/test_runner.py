@@ -6,7 +6,14 @@ import httpx
 from harness.pipeline import Pair
 from sqlalchemy import Engine, select
 
-from models import Connection, ConnectionStatus, ExternalCalendar, Link, SyncRun
+from models import (
+    PRIMARY_PLACEHOLDER,
+    Connection,
+    ConnectionStatus,
+    ExternalCalendar,
+    Link,
+    SyncRun,
+)
 from models.db import session_scope
 from tasks.context import WorkerContext
 from tasks.runner import run_calendar
@@ -78,3 +85,18 @@ def test_two_calendars_of_one_connection_keep_each_others_blocks(
     # Both are exported nowhere but `alice`: the work block stays out of the home calendar.
     assert pair.titles(pair.external) == ["Dentist"]
     assert pair.titles("alice-work") == ["Standup"]
+
+
+def test_a_calendar_whose_id_is_not_learnt_yet_is_not_run(
+    pair: Pair, context: WorkerContext, engine: Engine
+) -> None:
+    with session_scope(engine) as db:
+        calendar = db.get(ExternalCalendar, pair.calendar_id)
+        assert calendar is not None
+        calendar.remote_id = PRIMARY_PLACEHOLDER  # as Connect By OAuth leaves it for Microsoft
+    outcome = run_calendar(context, pair.calendar_id, "reconcile", full=True)
+    assert outcome.skipped and outcome.run_id is None
+    with session_scope(engine) as db:
+        connection = db.get(Connection, pair.connection_id)
+        assert connection is not None and connection.status is ConnectionStatus.CONNECTED
+        assert db.scalars(select(SyncRun)).first() is None
