@@ -5,19 +5,22 @@ from __future__ import annotations
 import secrets
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import Engine, func, select
 
+from config import Settings
 from models import Provider, PushChannel, SyncRun
 from models.db import session_scope
 from providers.local import LocalCalendar
 from sandbox.server import ServedApp
 from sandbox.store import StoreState
-from tasks.context import WorkerContext
+from sync.codec import event_to_dict
+from sync.event import CanonicalEvent
+from tasks.context import WorkerContext, build_context
 
 START = datetime(2026, 12, 1, 9, tzinfo=UTC)
 
@@ -59,11 +62,36 @@ class Pair:
     def titles(self, calendar: str) -> list[str]:
         return sorted(str(e["event"]["title"]) for e in self.events(calendar))  # type: ignore[index]
 
+    def add_session(self, event: CanonicalEvent) -> str:
+        """A session as the Wix side holds it (a series master, or one of its occurrences)."""
+        response = httpx.post(f"{self.store_url}/_store/calendars/{self.wix}/events",
+                              json={"event": event_to_dict(event)})  # fmt: skip
+        response.raise_for_status()
+        return str(response.json()["id"])
+
+    def edit_session(self, event_id: str, event: CanonicalEvent) -> None:
+        httpx.put(f"{self.store_url}/_store/calendars/{self.wix}/events/{event_id}",
+                  json={"event": event_to_dict(event)}).raise_for_status()  # fmt: skip
+
+    def cancel_session(self, event_id: str) -> None:
+        httpx.delete(f"{self.store_url}/_store/calendars/{self.wix}/events/{event_id}"
+                     ).raise_for_status()  # fmt: skip
+
     def writes(self, calendar: str, method: str = "POST") -> int:
         log = httpx.get(f"{self.store_url}/_store/requests").json()["requests"]
         path = f"/calendars/{calendar}/events"
         return sum(1 for r in log if r["method"] == method and r["path"].startswith(path)
                    and r["status"] < 300)  # fmt: skip
+
+
+def serve_context(settings: Settings, api: ServedApp) -> Iterator[WorkerContext]:
+    """A worker context for `settings`, which the served API takes on too (fixture body)."""
+    context = build_context(settings)
+    served = api.server.config.app
+    served.state.settings = settings
+    served.state.worker_context = context
+    yield context
+    context.http.close()
 
 
 def watch(pair: Pair, api: ServedApp, context: WorkerContext, engine: Engine) -> None:

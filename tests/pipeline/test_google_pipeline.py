@@ -10,10 +10,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from harness.google import BASE, USER, GoogleWorld, timed
-from harness.pipeline import Launch, Pair
+from harness.pipeline import Launch, Pair, serve_context
 from harness.processes import wait_until
 from pydantic import SecretStr
 from sqlalchemy import Engine, select
@@ -32,10 +31,9 @@ from models import (
 from models.db import session_scope
 from providers.google_events import instance_id
 from sandbox.server import ServedApp
-from sync.codec import event_to_dict
 from sync.event import CanonicalEvent, EventStatus, Recurrence
 from tasks.channels import open_channel, open_connection_channels, renew_expiring
-from tasks.context import WorkerContext, build_context
+from tasks.context import WorkerContext
 from tasks.enqueue import request_sync
 from tasks.tokens import refresh_expiring
 
@@ -72,12 +70,7 @@ def google_settings(pipeline_settings: Settings, google: GoogleWorld, api: Serve
 
 @pytest.fixture
 def gcontext(google_settings: Settings, api: ServedApp) -> Iterator[WorkerContext]:
-    context = build_context(google_settings)
-    api_app = api.server.config.app  # the served API must see the Google settings too
-    api_app.state.settings = google_settings
-    api_app.state.worker_context = context
-    yield context
-    context.http.close()
+    yield from serve_context(google_settings, api)
 
 
 @pytest.fixture
@@ -160,19 +153,6 @@ def test_a_session_becomes_a_google_event(
     assert str(private["calsyncMarker"]).startswith("calsync:")
 
 
-def add_session(pair: Pair, event: CanonicalEvent) -> str:
-    """A session as the Wix side holds it (a series master, or one of its occurrences)."""
-    url = f"{pair.store_url}/_store/calendars/{pair.wix}/events"
-    response = httpx.post(url, json={"event": event_to_dict(event)})
-    response.raise_for_status()
-    return str(response.json()["id"])
-
-
-def edit_session(pair: Pair, event_id: str, event: CanonicalEvent) -> None:
-    url = f"{pair.store_url}/_store/calendars/{pair.wix}/events/{event_id}"
-    httpx.put(url, json={"event": event_to_dict(event)}).raise_for_status()
-
-
 def weekly_pilates(first: datetime, weeks: int) -> CanonicalEvent:
     """Mondays 10:00 Berlin, `weeks` times (UNTIL the last one's end of day, as Wix words it)."""
     last = first + timedelta(weeks=weeks - 1)
@@ -213,10 +193,10 @@ def test_a_recurring_session_with_exceptions_is_one_google_series(
     first = datetime(2030, 3, 4, 10, tzinfo=BERLIN)
     weeks = [first + timedelta(weeks=n) for n in range(5)]
     series = weekly_pilates(first, len(weeks))
-    series_id = add_session(connected, series)
+    series_id = connected.add_session(series)
     moved_to = weeks[1] + timedelta(hours=4)
-    add_session(connected, occurrence(series, series_id, weeks[1], start=moved_to))
-    add_session(connected, occurrence(series, series_id, weeks[2], status=EventStatus.CANCELLED))
+    connected.add_session(occurrence(series, series_id, weeks[1], start=moved_to))
+    connected.add_session(occurrence(series, series_id, weeks[2], status=EventStatus.CANCELLED))
 
     def shape() -> tuple[int, int]:
         found = masters(google)
@@ -237,7 +217,7 @@ def test_a_recurring_session_with_exceptions_is_one_google_series(
 
     # The series changes: a new title, and one week more.
     longer = replace(weekly_pilates(first, 6), title="Power Pilates")
-    edit_session(connected, series_id, longer)
+    connected.edit_session(series_id, longer)
     wait_until(lambda: [m.get("summary") for m in masters(google)] == ["Power Pilates"], 20,
                "the series change in Google")  # fmt: skip
     (changed,) = masters(google)

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from harness.microsoft import BASE, GRAPH, Outlook
-from harness.pipeline import Launch, Pair
+from harness.pipeline import Launch, Pair, serve_context
 from harness.processes import wait_until
 from sqlalchemy import Engine, select, text
 
@@ -38,11 +38,10 @@ from models.types import utcnow
 from sandbox.graph.harness import graph_harness
 from sandbox.server import ServedApp
 from sandbox.store import StoreState
-from sync.codec import event_to_dict
 from sync.event import CanonicalEvent, EventStatus, Recurrence
 from tasks.channels import GRAPH_SUBSCRIPTION_MINUTES, open_channel, renew_expiring
 from tasks.connections import PRIMARY_PLACEHOLDER, apply_config_change, ensure_dedicated
-from tasks.context import WorkerContext, build_context
+from tasks.context import WorkerContext
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -64,12 +63,7 @@ def ms_settings(
 
 @pytest.fixture
 def mcontext(ms_settings: Settings, api: ServedApp) -> Iterator[WorkerContext]:
-    context = build_context(ms_settings)
-    served = api.server.config.app  # the served API must see the Microsoft settings too
-    served.state.settings = ms_settings
-    served.state.worker_context = context
-    yield context
-    context.http.close()
+    yield from serve_context(ms_settings, api)
 
 
 @pytest.fixture
@@ -137,23 +131,6 @@ def microsoft_inbox(engine: Engine) -> list[InboxItem]:
         return rows
 
 
-def session(pair: Pair, event: CanonicalEvent) -> str:
-    url = f"{pair.store_url}/_store/calendars/{pair.wix}/events"
-    response = httpx.post(url, json={"event": event_to_dict(event)})
-    response.raise_for_status()
-    return str(response.json()["id"])
-
-
-def edit_session(pair: Pair, event_id: str, event: CanonicalEvent) -> None:
-    url = f"{pair.store_url}/_store/calendars/{pair.wix}/events/{event_id}"
-    httpx.put(url, json={"event": event_to_dict(event)}).raise_for_status()
-
-
-def cancel_session(pair: Pair, event_id: str) -> None:
-    httpx.delete(f"{pair.store_url}/_store/calendars/{pair.wix}/events/{event_id}"
-                 ).raise_for_status()  # fmt: skip
-
-
 def massage(start: datetime = BASE, title: str = "Massage") -> CanonicalEvent:
     return CanonicalEvent(title, start, start + timedelta(hours=1), time_zone="Europe/Berlin")
 
@@ -210,18 +187,18 @@ def test_outlook_changes_reach_wix_through_notifications(
 def test_sessions_reach_outlook_and_follow_edits_and_cancellation(
     outlook: Outlook, connected: Pair
 ) -> None:
-    session_id = session(connected, massage())
+    session_id = connected.add_session(massage())
     wait_until(lambda: outlook.subjects() == ["Massage"], 20, "the session in Outlook")
     (copy,) = outlook.events()
     marker = next(v for k, v in copy.ext_props.items() if k.endswith("calsyncMarker"))
     assert marker.startswith("calsync:")
 
-    edit_session(connected, session_id, massage(BASE + timedelta(hours=1), "Deep massage"))
+    connected.edit_session(session_id, massage(BASE + timedelta(hours=1), "Deep massage"))
     wait_until(lambda: outlook.subjects() == ["Deep massage"], 20, "the edit in Outlook")
     (edited,) = outlook.events()
     assert edited.id == copy.id and edited.start == BASE + timedelta(hours=1)
 
-    cancel_session(connected, session_id)
+    connected.cancel_session(session_id)
     wait_until(lambda: outlook.events() == [], 20, "the cancellation in Outlook")
     assert blocks(connected) == {}  # nothing came back as a block
 
@@ -235,7 +212,7 @@ def test_a_recurring_session_with_exceptions_is_one_outlook_series(
     rule = f"FREQ=WEEKLY;BYDAY=MO;UNTIL={until:%Y%m%dT%H%M%SZ}"
     series = CanonicalEvent("Pilates", first, first + timedelta(hours=1), time_zone="Europe/Berlin",
                             recurrence=Recurrence(rule=rule))  # fmt: skip
-    series_id = session(connected, series)
+    series_id = connected.add_session(series)
     moved_to = weeks[1] + timedelta(hours=4)
 
     def occurrence(original: datetime, **fields: Any) -> CanonicalEvent:
@@ -244,8 +221,8 @@ def test_a_recurring_session_with_exceptions_is_one_outlook_series(
                        recurrence=Recurrence(series_id=series_id, original_start=original),
                        **fields)  # fmt: skip
 
-    session(connected, occurrence(weeks[1], start=moved_to))
-    session(connected, occurrence(weeks[2], status=EventStatus.CANCELLED))
+    connected.add_session(occurrence(weeks[1], start=moved_to))
+    connected.add_session(occurrence(weeks[2], status=EventStatus.CANCELLED))
 
     def starts() -> list[datetime]:
         masters = [e for e in outlook.events() if e.kind == "seriesMaster"]
@@ -261,7 +238,7 @@ def test_a_recurring_session_with_exceptions_is_one_outlook_series(
     assert master.kind == "seriesMaster" and master.content["subject"] == "Pilates"
     assert len(connected.events(connected.wix)) == 3  # nothing came back as a block
 
-    edit_session(connected, series_id, replace(series, title="Power Pilates"))
+    connected.edit_session(series_id, replace(series, title="Power Pilates"))
     wait_until(lambda: outlook.subjects() == ["Power Pilates"], 20, "the series change")
     assert starts() == expected and [e.id for e in outlook.events()] == [master.id]
     assert len(connected.events(connected.wix)) == 3
@@ -360,7 +337,7 @@ def test_a_429_storm_delays_but_loses_nothing(outlook: Outlook, connected: Pair)
     for n in range(3):
         outlook.add(f"Busy {n}", BASE + timedelta(hours=n))
     for n in range(2):
-        session(connected, massage(BASE + timedelta(days=1, hours=n), f"Session {n}"))
+        connected.add_session(massage(BASE + timedelta(days=1, hours=n), f"Session {n}"))
     wanted = ["Busy 0", "Busy 1", "Busy 2", "Session 0", "Session 1"]
     wait_until(lambda: sorted(blocks(connected)) == wanted, 60, "every block despite 429s")
     wait_until(lambda: outlook.subjects() == wanted, 60, "every session despite 429s")
@@ -370,7 +347,7 @@ def test_a_429_storm_delays_but_loses_nothing(outlook: Outlook, connected: Pair)
 
 def test_a_create_whose_answer_was_lost_is_not_doubled(outlook: Outlook, connected: Pair) -> None:
     outlook.graph.state.faults.lose_answers(1, methods=["POST"], path_prefix="/v1.0/me/calendars/")
-    session(connected, massage())
+    connected.add_session(massage())
     wait_until(lambda: outlook.graph.state.faults.injected.get(504) == 1, 20, "the lost answer")
     wait_until(lambda: outlook.subjects() == ["Massage"], 20, "the session in Outlook")
     outlook.add("Later", BASE + timedelta(hours=4))  # one more run after the retry settled
@@ -397,7 +374,7 @@ def test_renewal_patches_the_subscription_in_place(
 def test_disconnecting_deletes_the_subscription(
     outlook: Outlook, connected: Pair, engine: Engine, api: ServedApp, api_key: str
 ) -> None:
-    session(connected, massage())
+    connected.add_session(massage())
     wait_until(lambda: outlook.subjects() == ["Massage"], 20, "the session in Outlook")
     channel = subscription_of(engine, connected)
     url = f"{api.base_url}/bookings/v2/external-calendars/connections/{connected.connection_id}"
@@ -420,7 +397,7 @@ def test_disconnecting_deletes_the_subscription(
 def test_a_dedicated_calendar_is_made_in_the_mailbox_and_receives_the_sessions(
     outlook: Outlook, connected: Pair, mcontext: WorkerContext, engine: Engine
 ) -> None:
-    session(connected, massage())
+    connected.add_session(massage())
     wait_until(lambda: outlook.subjects() == ["Massage"], 20, "the session in Outlook")
     with session_scope(engine) as db:  # what Update Sync Config saves for `dedicatedCalendar`
         connection = db.get(Connection, connected.connection_id)
@@ -431,7 +408,8 @@ def test_a_dedicated_calendar_is_made_in_the_mailbox_and_receives_the_sessions(
         primary.export_target = False
     done = apply_config_change(mcontext, connected.connection_id, [], [connected.calendar_id], [],
                                create_dedicated=True)  # fmt: skip
-    assert done == {"removed": 1, "resynced": 1}
+    # Its own subscription, so sessions edited there by the person are noticed at once.
+    assert done == {"removed": 1, "resynced": 1, "channels": 1}
     mailbox = outlook.graph.state.mailbox(outlook.user)
     (made,) = [c for c in mailbox.calendars.values() if c.name == "Wix Bookings"]
     assert made.can_edit and not made.is_default
