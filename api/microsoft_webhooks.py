@@ -74,11 +74,7 @@ TokenQuery = Query(None, alias="validationToken", description="Graph's handshake
     openapi_extra=_BODY,
 )
 async def microsoft_notification(request: Request, token: str | None = TokenQuery) -> Response:
-    if token is not None:
-        return PlainTextResponse(token)
-    body = await request.body()
-    answer = await run_in_threadpool(receive_changes, request.app.state, body)
-    return JSONResponse(answer, status_code=202)
+    return await _answer(request, token, receive_changes)
 
 
 @router.post(
@@ -90,10 +86,16 @@ async def microsoft_notification(request: Request, token: str | None = TokenQuer
     openapi_extra=_BODY,
 )
 async def microsoft_lifecycle(request: Request, token: str | None = TokenQuery) -> Response:
+    return await _answer(request, token, receive_lifecycle)
+
+
+async def _answer(request: Request, token: str | None,
+                  receive: Callable[[Any, bytes], dict[str, int]]) -> Response:  # fmt: skip
+    """The handshake at once; else the deliveries, recorded off the event loop."""
     if token is not None:
         return PlainTextResponse(token)
     body = await request.body()
-    answer = await run_in_threadpool(receive_lifecycle, request.app.state, body)
+    answer = await run_in_threadpool(receive, request.app.state, body)
     return JSONResponse(answer, status_code=202)
 
 
