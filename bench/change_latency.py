@@ -50,6 +50,7 @@ from models.migrate import upgrade
 from sandbox.server import serve_in_thread
 from sandbox.store import StoreState
 from sandbox.store import create_app as create_store
+from sync.event import as_instant
 from sync.snapshot import RemoteEvent
 from tasks.channels import open_channel
 from tasks.context import WorkerContext, build_context
@@ -68,6 +69,26 @@ POLL_SECONDS = 0.02
 class Connected:
     connection_id: str
     calendar_id: str
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a change should look like on the Wix side: a block with this title and start."""
+
+    title: str
+    start: datetime
+
+
+def applied_blocks(expected: Mapping[str, Expected], blocks: Iterable[RemoteEvent]
+                   ) -> dict[str, datetime]:  # fmt: skip
+    """When each expected change showed: the modification time of its block."""
+    shown = {
+        (b.event.title, as_instant(b.event.start)): b.modified
+        for b in blocks
+        if b.event is not None and b.modified is not None
+    }
+    found = {cid: shown.get((e.title, e.start)) for cid, e in expected.items()}
+    return {cid: at for cid, at in found.items() if at is not None}
 
 
 class ProviderWorld(Protocol):

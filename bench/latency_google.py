@@ -15,24 +15,17 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bench.change_latency import Connected
+from bench.change_latency import Connected, Expected, applied_blocks
 from models import Connection, ExternalCalendar, Provider
 from models.db import session_scope
 from providers.google import GoogleAccount
 from sandbox.google import PushSettings
-from sync.event import as_instant
 from sync.snapshot import RemoteEvent
 from tasks.channels import open_connection_channels
 from tasks.context import WorkerContext
 from tests.harness.google import CLIENT_ID, CLIENT_SECRET, USER, GoogleWorld, timed
 
 LENGTH = 0.5  # hours
-
-
-@dataclass(frozen=True)
-class Expected:
-    title: str
-    start: datetime
 
 
 @dataclass
@@ -97,13 +90,7 @@ class GoogleLatencyWorld:
         return change_id
 
     def applied(self, blocks: Iterable[RemoteEvent]) -> dict[str, datetime]:
-        shown = {
-            (b.event.title, as_instant(b.event.start)): b.modified
-            for b in blocks
-            if b.event is not None and b.modified is not None
-        }
-        found = {cid: shown.get((e.title, e.start)) for cid, e in self.expected.items()}
-        return {cid: at for cid, at in found.items() if at is not None}
+        return applied_blocks(self.expected, blocks)
 
     def close(self) -> None:
         self.world.stop()
