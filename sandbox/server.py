@@ -50,9 +50,11 @@ def serve_in_thread(
     port: int = 0,
     ssl_certfile: str | None = None,
     ssl_keyfile: str | None = None,
+    lifespan: str = "on",
 ) -> ServedApp:
     """Serve `app` on `host:port` (0 picks a free port) and return once it accepts connections.
-    With a certificate and key it serves HTTPS."""
+    With a certificate and key it serves HTTPS. A second server of an app already served runs
+    with `lifespan="off"`: the app's startup and shutdown belong to the first."""
     # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets created that way, and
     # without it every request stalls ~40 ms on Nagle plus delayed ACK.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -60,7 +62,7 @@ def serve_in_thread(
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", access_log=False,
+        app, log_level="warning", lifespan=lifespan, access_log=False,
         ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
     )  # fmt: skip
     server = uvicorn.Server(config)

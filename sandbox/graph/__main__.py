@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     state.identity.register_app(args.client_id, args.client_secret, tuple(args.redirect_uri))
     app, tls = create_app(state), make_tls()
     plain = serve_in_thread(app, port=args.port)
-    secure = serve_tls_in_thread(app, tls, port=args.tls_port)
+    secure = serve_tls_in_thread(app, tls, port=args.tls_port, lifespan="off")
     print(json.dumps({
         "graph_base_url": f"{plain.base_url}/v1.0/",
         "o365_protocol_url": f"{plain.base_url}/",

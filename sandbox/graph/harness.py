@@ -77,7 +77,7 @@ def graph_harness(
     app = create_app(state)
     tls = make_tls()
     api = serve_in_thread(app)
-    login = serve_tls_in_thread(app, tls)
+    login = serve_tls_in_thread(app, tls, lifespan="off")  # the same app: `api` runs its lifespan
     try:
         yield GraphHarness(state, user, api, login, tls)
     finally:

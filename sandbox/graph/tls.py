@@ -89,7 +89,8 @@ def trusting_session(tls: TlsFiles) -> requests.Session:
 
 
 def serve_tls_in_thread(
-    app: Any, tls: TlsFiles, host: str = "127.0.0.1", port: int = 0
+    app: Any, tls: TlsFiles, host: str = "127.0.0.1", port: int = 0, lifespan: str = "on"
 ) -> ServedApp:
     """`sandbox.server.serve_in_thread` over HTTPS with the sandbox certificate."""
-    return serve_in_thread(app, host, port, ssl_certfile=tls.cert_path, ssl_keyfile=tls.key_path)
+    return serve_in_thread(app, host, port, ssl_certfile=tls.cert_path, ssl_keyfile=tls.key_path,
+                           lifespan=lifespan)  # fmt: skip
