@@ -10,9 +10,11 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
+
+Lifespan = Literal["auto", "on", "off"]
 
 
 @dataclass
@@ -50,7 +52,7 @@ def serve_in_thread(
     port: int = 0,
     ssl_certfile: str | None = None,
     ssl_keyfile: str | None = None,
-    lifespan: str = "on",
+    lifespan: Lifespan = "on",
 ) -> ServedApp:
     """Serve `app` on `host:port` (0 picks a free port) and return once it accepts connections.
     With a certificate and key it serves HTTPS. A second server of an app already served runs

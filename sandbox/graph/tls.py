@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from sandbox.server import ServedApp, serve_in_thread
+from sandbox.server import Lifespan, ServedApp, serve_in_thread
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def trusting_session(tls: TlsFiles) -> requests.Session:
 
 
 def serve_tls_in_thread(
-    app: Any, tls: TlsFiles, host: str = "127.0.0.1", port: int = 0, lifespan: str = "on"
+    app: Any, tls: TlsFiles, host: str = "127.0.0.1", port: int = 0, lifespan: Lifespan = "on"
 ) -> ServedApp:
     """`sandbox.server.serve_in_thread` over HTTPS with the sandbox certificate."""
     return serve_in_thread(app, host, port, ssl_certfile=tls.cert_path, ssl_keyfile=tls.key_path,
