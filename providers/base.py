@@ -83,7 +83,11 @@ class ChangePage:
 
 @runtime_checkable
 class CalendarProvider(Protocol):
-    """One calendar (a Wix staff schedule, or one external calendar) as calsync sees it."""
+    """One calendar (a Wix staff schedule, or one external calendar) as calsync sees it.
+
+    A provider that can take several writes at once also has `write_concurrency: int` (how
+    many; `tasks.waves`). Without it, writes go one at a time.
+    """
 
     @property
     def read_only(self) -> bool: ...

@@ -63,6 +63,11 @@ class CalDAVCalendar:
         return self._read_only
 
     @property
+    def write_concurrency(self) -> int:
+        """Writes a run may send at once (`tasks.waves`): the per-server request limit."""
+        return self.collection.client.max_concurrent
+
+    @property
     def url(self) -> str:
         return self.collection.url
 

@@ -16,6 +16,7 @@ How failures end an action or the run:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -32,16 +33,15 @@ from sync.actions import (
     Action,
     Create,
     Delete,
-    ForgetLink,
     PlanResult,
     RemoveOrphan,
-    SaveLink,
     Update,
 )
 from sync.event import CanonicalEvent, same_content
 from sync.link import Link
 from sync.side import Side
 from sync.snapshot import RemoteEvent, SideSnapshot
+from tasks.waves import waves, write_concurrency
 
 
 class LinkStore(Protocol):
@@ -93,23 +93,51 @@ def apply_plan(
     skip: Callable[[Action], bool] = lambda _: False,
     on_failure: Callable[[Action, ProviderError], None] = lambda *_: None,
 ) -> Applied:
-    """Apply the actions in order. `skip` leaves out parked changes; a crash propagates."""
+    """Apply the actions in order (waves of independent writes at once, where the provider
+    allows; see `tasks.waves`). `skip` leaves out parked changes; a crash propagates."""
     applied = Applied()
     touched: dict[str, Link] = {}
-    for action in result.actions:
-        if skip(action):
-            continue
-        try:
-            _apply(action, providers, links, touched)
-        except ProviderError as error:
-            applied.failed.append((action, error))
-            on_failure(action, error)
-            if not _fails_one_action(error):
-                applied.stopped_by = error
+    todo = [action for action in result.actions if not skip(action)]
+    with ThreadPoolExecutor(max_workers=_widest(providers)) as pool:
+        for wave in waves(todo, providers):
+            for action, outcome in zip(wave, _send(pool, wave, providers, links), strict=True):
+                if isinstance(outcome, ProviderError):
+                    applied.failed.append((action, outcome))
+                    on_failure(action, outcome)
+                    if not _fails_one_action(outcome) and applied.stopped_by is None:
+                        applied.stopped_by = outcome
+                elif isinstance(outcome, BaseException):
+                    raise outcome
+                else:
+                    _settle(action, outcome, links, touched)
+                    applied.done.append(action)
+            if applied.stopped_by is not None:
                 break
-        else:
-            applied.done.append(action)
     return applied
+
+
+Outcome = RemoteEvent | None | BaseException
+
+
+def _send(pool: ThreadPoolExecutor, wave: list[Action], providers: Mapping[Side, CalendarProvider],
+          links: LinkStore) -> list[Outcome]:  # fmt: skip
+    """Each action's remote write: what it returned, or what it raised."""
+    if len(wave) == 1:
+        return [_outcome(wave[0], providers, links)]
+    futures = [pool.submit(_outcome, action, providers, links) for action in wave]
+    return [future.result() for future in futures]
+
+
+def _outcome(action: Action, providers: Mapping[Side, CalendarProvider], links: LinkStore
+             ) -> Outcome:  # fmt: skip
+    try:
+        return _write(action, providers, links)
+    except Exception as error:  # handed back, so the wave's other writes are settled first
+        return error
+
+
+def _widest(providers: Mapping[Side, CalendarProvider]) -> int:
+    return max(write_concurrency(provider) for provider in providers.values())
 
 
 def _fails_one_action(error: ProviderError) -> bool:
@@ -120,25 +148,26 @@ def _fails_one_action(error: ProviderError) -> bool:
     return True
 
 
-def _apply(
-    action: Action,
-    providers: Mapping[Side, CalendarProvider],
-    links: LinkStore,
-    touched: dict[str, Link],
-) -> None:
-    if isinstance(action, RemoveOrphan):
+def _write(
+    action: Action, providers: Mapping[Side, CalendarProvider], links: LinkStore
+) -> RemoteEvent | None:
+    """The action's remote call, if it has one: the event as the provider now holds it."""
+    if isinstance(action, RemoveOrphan | Delete):
         providers[action.side].delete(action.target_id, action.if_match)
-        return
-    remote: RemoteEvent | None = None
-    if isinstance(action, Create):
-        remote = _create(action, providers[action.side], links)
+    elif isinstance(action, Create):
+        return _create(action, providers[action.side], links)
     elif isinstance(action, Update):
         event = _with_series(action.event, action.series_link_id, action.side, links)
-        remote = providers[action.side].update(action.target_id, event, action.if_match)
-    elif isinstance(action, Delete):
-        providers[action.side].delete(action.target_id, action.if_match)
-    else:
-        assert isinstance(action, SaveLink | ForgetLink)
+        return providers[action.side].update(action.target_id, event, action.if_match)
+    return None
+
+
+def _settle(
+    action: Action, remote: RemoteEvent | None, links: LinkStore, touched: dict[str, Link]
+) -> None:
+    """Save the link the action leaves behind (`RemoveOrphan` touches none)."""
+    if isinstance(action, RemoveOrphan):
+        return
     settled = action.settle(touched.get(action.link_id, action.link), remote)
     if settled is None:
         links.forget(action.link_id)
