@@ -81,7 +81,7 @@ def calendars_of(db: Session, connection_id: str) -> list[ExternalCalendar]:
 
 
 def active_calendar_ids(calendars: Iterable[ExternalCalendar]) -> list[str]:
-    return [c.id for c in calendars if c.import_enabled or c.export_target]
+    return [c.id for c in calendars if c.synced]
 
 
 def error_reason_out(connection: Connection) -> ErrorReasonValue | None:

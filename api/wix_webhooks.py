@@ -17,11 +17,10 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.inbox import enqueue_recorded
-from models import Connection, ExternalCalendar, Link, Tenant, TenantStatus
+from models import INACTIVE, Connection, ExternalCalendar, Link, Tenant, TenantStatus
 from models.db import session_scope
 from models.notifications import record
 from providers.wix_webhooks import InvalidWebhook, WebhookKind, WixWebhook, verify_webhook
-from tasks.runner import INACTIVE
 
 router = APIRouter(tags=["webhooks"])
 EVENT_CHANGES = (WebhookKind.EVENT_CREATED, WebhookKind.EVENT_UPDATED, WebhookKind.EVENT_CANCELLED)
@@ -95,7 +94,7 @@ def _calendars_of(db: Session, tenant_id: str, schedule_id: str) -> list[Externa
             Connection.tenant_id == tenant_id,
             Connection.schedule_id == schedule_id,
             Connection.status.not_in(INACTIVE),
-            ExternalCalendar.import_enabled | ExternalCalendar.export_target,
+            ExternalCalendar.synced,
         )
     )
     return list(db.scalars(query))

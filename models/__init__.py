@@ -7,6 +7,7 @@ from models.conflict import Conflict
 from models.connection import Connection
 from models.dead_letter import DeadLetter
 from models.enums import (
+    INACTIVE,
     ChannelStatus,
     ConflictStatus,
     ConnectionStatus,
@@ -25,6 +26,7 @@ from models.sync_run import SyncRun
 from models.tenant import Tenant
 
 __all__ = [
+    "INACTIVE",
     "PRIMARY_PLACEHOLDER",
     "Base",
     "ChannelStatus",

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ColumnElement, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Timestamps, new_id
@@ -32,3 +33,14 @@ class ExternalCalendar(Timestamps, Base):
     wix_cursor: Mapped[str | None] = mapped_column(Text)
     cursor_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @hybrid_property
+    def synced(self) -> bool:
+        """Whether the calendar syncs at all: it blocks time on the schedule or receives
+        the sessions (also usable in queries)."""
+        return self.import_enabled or self.export_target
+
+    @synced.inplace.expression
+    @classmethod
+    def _synced_expression(cls) -> ColumnElement[bool]:
+        return cls.import_enabled | cls.export_target

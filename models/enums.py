@@ -28,6 +28,10 @@ class ConnectionStatus(StrEnum):
     ERROR = "ERROR"
 
 
+# A connection in these states neither syncs nor keeps push channels until a person acts.
+INACTIVE = (ConnectionStatus.DISCONNECTED, ConnectionStatus.ERROR)
+
+
 class ErrorReason(StrEnum):
     TOKEN_REVOKED = "TOKEN_REVOKED"
     EXTERNAL_CALENDAR_CREATION_FAILED = "EXTERNAL_CALENDAR_CREATION_FAILED"

@@ -39,7 +39,6 @@ from providers.microsoft_notifications import (
     LifecycleNotice,
     parse_lifecycle,
     parse_notifications,
-    validation_token,
 )
 from providers.microsoft_subscriptions import (
     EVENTS_RESOURCE,
@@ -67,7 +66,6 @@ __all__ = [
     "SubscriptionRefused",
     "parse_lifecycle",
     "parse_notifications",
-    "validation_token",
 ]
 
 DEFAULT_PAGE_SIZE = 100

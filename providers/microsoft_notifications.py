@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from providers.microsoft_time import parse_instant
 
@@ -65,42 +65,31 @@ class LifecycleNotice:
         return "msgraph-lifecycle:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
-def validation_token(query: Mapping[str, str]) -> str | None:
-    """The handshake: a `validationToken` query parameter (already URL-decoded by the web
-    framework) must be echoed as `text/plain` with 200 within 10 seconds."""
-    return query.get("validationToken")
-
-
 def parse_notifications(
     body: bytes, client_state_for: ClientStateFor
 ) -> tuple[list[ChangeNotice], int]:
     """(valid change notices, how many items were rejected). Lifecycle items are skipped."""
-    valid: list[ChangeNotice] = []
-    rejected = 0
-    for item in _items(body):
-        if "lifecycleEvent" in item:
-            continue
-        notice = _change(item) if _trusted(item, client_state_for) else None
-        if notice is None:
-            rejected += 1
-        else:
-            valid.append(notice)
-    return valid, rejected
+    changes = [item for item in _items(body) if "lifecycleEvent" not in item]
+    return _checked(changes, client_state_for, _change)
 
 
 def parse_lifecycle(
     body: bytes, client_state_for: ClientStateFor
 ) -> tuple[list[LifecycleNotice], int]:
     """(valid lifecycle notices, how many items were rejected)."""
-    valid: list[LifecycleNotice] = []
-    rejected = 0
-    for item in _items(body):
-        notice = _lifecycle(item) if _trusted(item, client_state_for) else None
-        if notice is None:
-            rejected += 1
-        else:
-            valid.append(notice)
-    return valid, rejected
+    return _checked(_items(body), client_state_for, _lifecycle)
+
+
+N = TypeVar("N")
+
+
+def _checked(items: list[dict[str, Any]], client_state_for: ClientStateFor,
+             read: Callable[[dict[str, Any]], N | None]) -> tuple[list[N], int]:  # fmt: skip
+    """The items that carry their subscription's clientState and read as notices; the rest
+    are counted."""
+    notices = [read(item) if _trusted(item, client_state_for) else None for item in items]
+    valid = [notice for notice in notices if notice is not None]
+    return valid, len(notices) - len(valid)
 
 
 def _items(body: bytes) -> list[dict[str, Any]]:

@@ -21,9 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import (
+    INACTIVE,
     ChannelStatus,
     Connection,
-    ConnectionStatus,
     ExternalCalendar,
     Provider,
     PushChannel,
@@ -41,7 +41,6 @@ LOCAL_CHANNEL_DAYS = 7
 # the smaller one; renewal comes `channel_renew_before` (a day by default) earlier still.
 GRAPH_SUBSCRIPTION_MINUTES = 4_200
 WATCHED = (Provider.LOCAL, Provider.GOOGLE, Provider.MICROSOFT)
-_ENDED = (ConnectionStatus.DISCONNECTED, ConnectionStatus.ERROR)
 
 
 def open_channel(
@@ -244,8 +243,7 @@ def _renew(context: WorkerContext, db: Session, connection: Connection,
 
 def still_wanted(connection: Connection, calendar: ExternalCalendar) -> bool:
     """A channel is only worth renewing for a calendar that syncs, of a live connection."""
-    synced = calendar.import_enabled or calendar.export_target
-    return synced and connection.status not in _ENDED
+    return calendar.synced and connection.status not in INACTIVE
 
 
 def stop_orphan(context: WorkerContext, connection: Connection, channel: PushChannel) -> None:
@@ -261,5 +259,5 @@ def stop_orphan(context: WorkerContext, connection: Connection, channel: PushCha
 def _synced_calendars(db: Session, connection_id: str) -> list[ExternalCalendar]:
     return list(db.scalars(select(ExternalCalendar).where(
         ExternalCalendar.connection_id == connection_id,
-        ExternalCalendar.import_enabled | ExternalCalendar.export_target,
+        ExternalCalendar.synced,
     )))  # fmt: skip

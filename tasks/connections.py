@@ -184,7 +184,7 @@ def start_syncing(context: WorkerContext, connection_id: str) -> dict[str, Any]:
     with context.sessions() as db:
         synced = list(db.scalars(select(ExternalCalendar.id).where(
             ExternalCalendar.connection_id == connection_id,
-            ExternalCalendar.import_enabled | ExternalCalendar.export_target,
+            ExternalCalendar.synced,
         )))  # fmt: skip
     for calendar_id in synced:
         request_sync(context, calendar_id, "connect", full=True)
@@ -285,7 +285,7 @@ _GONE = ConnectionStatus.DISCONNECTED
 def _still_active(context: WorkerContext, calendar_id: str) -> bool:
     with context.sessions() as db:
         calendar = db.get(ExternalCalendar, calendar_id)
-        return calendar is not None and (calendar.import_enabled or calendar.export_target)
+        return calendar is not None and calendar.synced
 
 
 def ensure_dedicated(context: WorkerContext, connection_id: str) -> str | None:

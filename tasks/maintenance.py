@@ -63,7 +63,7 @@ def claim_due(db: Session, column: Any, now: datetime, interval: float, limit: i
 def calendars_of(db: Session, connection_ids: list[str]) -> list[str]:
     query = select(ExternalCalendar.id).where(
         ExternalCalendar.connection_id.in_(connection_ids),
-        ExternalCalendar.import_enabled | ExternalCalendar.export_target,
+        ExternalCalendar.synced,
     )
     return list(db.scalars(query))
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from models import (
+    INACTIVE,
     PRIMARY_PLACEHOLDER,
     Connection,
     ConnectionStatus,
@@ -41,7 +42,6 @@ from tasks.link_store import DatabaseLinkStore
 from tasks.policy import policy_for
 from tasks.registry import providers_for
 
-INACTIVE = (ConnectionStatus.DISCONNECTED, ConnectionStatus.ERROR)
 # Runs asked for by notifications; when an earlier run already covered every one of them,
 # there is nothing to pull and the run is skipped.
 NOTIFIED = ("webhook", "follow_up")

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from harness.env import settings_env
+from harness.pipeline import QUICK_TIMINGS, broker_context, own_broker_prefix, store_served
 from harness.processes import start, stop
 from sqlalchemy import Engine
 
@@ -29,9 +30,7 @@ from sandbox.google import GoogleState
 from sandbox.google import create_app as create_google
 from sandbox.server import ServedApp, serve_in_thread
 from sandbox.store import StoreState
-from sandbox.store import create_app as create_store
-from tasks.context import WorkerContext, build_context
-from workers.celery_app import create_celery
+from tasks.context import WorkerContext
 
 GOOGLE_CLIENT = ("calsync-client.apps.example", "calsync-client-secret")
 ALICE = "alice@example.com"
@@ -58,9 +57,7 @@ def google() -> Iterator[tuple[GoogleState, ServedApp]]:
 
 @pytest.fixture
 def store() -> Iterator[tuple[StoreState, ServedApp]]:
-    state = StoreState()
-    with serve_in_thread(create_store(state)) as served:
-        yield state, served
+    yield from store_served()
 
 
 @pytest.fixture
@@ -71,7 +68,7 @@ def api_settings(
 ) -> Settings:
     base = google[1].base_url
     return derive(settings, **{
-        "broker_key_prefix": f"{settings.broker_key_prefix}{uuid.uuid4().hex[:6]}:",
+        "broker_key_prefix": own_broker_prefix(settings),
         "google_client_id": GOOGLE_CLIENT[0],
         "google_client_secret": GOOGLE_CLIENT[1],
         "google_auth_url": f"{base}/o/oauth2/v2/auth",
@@ -79,10 +76,7 @@ def api_settings(
         "google_api_base_url": f"{base}/calendar/v3/",
         "wix_local_store_url": store[1].base_url,
         "caldav_allow_private": True,
-        "calendar_lock_seconds": 5,
-        "broker_visibility_timeout": 20,
-        "task_time_limit": 10,
-        "max_retry_delay": 5,
+        **QUICK_TIMINGS,
     })  # fmt: skip
 
 
@@ -93,12 +87,7 @@ def derive(settings: Settings, **changes: Any) -> Settings:
 
 @pytest.fixture
 def context(api_settings: Settings, engine: Engine) -> Iterator[WorkerContext]:
-    create_celery(api_settings)
-    context = build_context(api_settings)
-    yield context
-    for key in context.redis.scan_iter(f"{api_settings.broker_key_prefix}*"):
-        context.redis.delete(key)
-    context.http.close()
+    yield from broker_context(api_settings)
 
 
 @pytest.fixture

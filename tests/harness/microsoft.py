@@ -19,6 +19,9 @@ from pydantic import SecretStr
 from api.oauth_providers import callback_url
 from config import Settings
 from models import Provider
+from providers.base import BeforeRequest
+from providers.microsoft import MicrosoftAccount
+from providers.microsoft_auth import MicrosoftAuth, MicrosoftTokens
 from sandbox.graph import GraphSettings
 from sandbox.graph.harness import GraphHarness
 from sandbox.graph.state import Instance, SubscriptionRecord
@@ -30,6 +33,22 @@ BASE = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
 # Deliveries retried soon (Graph: over hours), so a test sees the retries of a refused one.
 GRAPH = GraphSettings(notification_retry_delays=(0.2, 0.5, 1.0), validation_timeout=5.0)
 WINDOW_DAYS = {"sync_window_past_days": 3650, "sync_window_future_days": 3650}
+
+
+def signed_in(graph: GraphHarness, before_request: BeforeRequest | None = None
+              ) -> MicrosoftAccount:  # fmt: skip
+    """The harness user's mailbox as calsync opens it: fresh tokens, calsync's MSAL client."""
+    issued = graph.issue_tokens()
+    tokens = MicrosoftTokens(
+        issued["access_token"],
+        issued["refresh_token"],
+        datetime.now(UTC) + timedelta(seconds=issued["expires_in"]),
+        graph.user.upn,
+    )
+    auth = MicrosoftAuth(graph.client_id, graph.client_secret, graph.authority,
+                         http_client=graph.login_session())  # fmt: skip
+    return MicrosoftAccount(tokens, auth=auth, graph_base_url=graph.graph_base_url,
+                            before_request=before_request)  # fmt: skip
 
 
 def utc(moment: datetime) -> dict[str, str]:

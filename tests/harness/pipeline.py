@@ -16,11 +16,13 @@ from config import Settings
 from models import Provider, PushChannel, SyncRun
 from models.db import session_scope
 from providers.local import LocalCalendar
-from sandbox.server import ServedApp
+from sandbox.server import ServedApp, serve_in_thread
 from sandbox.store import StoreState
+from sandbox.store import create_app as create_store
 from sync.codec import event_to_dict
 from sync.event import CanonicalEvent
 from tasks.context import WorkerContext, build_context
+from workers.celery_app import create_celery
 
 START = datetime(2026, 12, 1, 9, tzinfo=UTC)
 
@@ -82,6 +84,33 @@ class Pair:
         path = f"/calendars/{calendar}/events"
         return sum(1 for r in log if r["method"] == method and r["path"].startswith(path)
                    and r["status"] < 300)  # fmt: skip
+
+
+# Short enough that a test sees a lock expire, a task time out or a retry come round in seconds.
+QUICK_TIMINGS = {"calendar_lock_seconds": 5, "broker_visibility_timeout": 20,
+                 "task_time_limit": 10, "max_retry_delay": 5}  # fmt: skip
+
+
+def own_broker_prefix(settings: Settings) -> str:
+    """A key prefix of the test's own, so its queues and locks meet no other test's."""
+    return f"{settings.broker_key_prefix}{uuid.uuid4().hex[:6]}:"
+
+
+def store_served() -> Iterator[tuple[StoreState, ServedApp]]:
+    """The local calendar store on loopback (fixture body)."""
+    state = StoreState()
+    with serve_in_thread(create_store(state)) as served:
+        yield state, served
+
+
+def broker_context(settings: Settings) -> Iterator[WorkerContext]:
+    """A worker context whose broker keys are dropped afterwards (fixture body)."""
+    create_celery(settings)
+    context = build_context(settings)
+    yield context
+    for key in context.redis.scan_iter(f"{settings.broker_key_prefix}*"):
+        context.redis.delete(key)
+    context.http.close()
 
 
 def serve_context(settings: Settings, api: ServedApp) -> Iterator[WorkerContext]:

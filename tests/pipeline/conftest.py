@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 from harness.env import settings_env
-from harness.pipeline import Launch, Pair, watch
+from harness.pipeline import (
+    QUICK_TIMINGS,
+    Launch,
+    Pair,
+    broker_context,
+    own_broker_prefix,
+    store_served,
+    watch,
+)
 from harness.processes import start, stop
 from sqlalchemy import Engine
 
@@ -24,38 +32,26 @@ from models import (
 from models.db import session_scope
 from sandbox.server import ServedApp, serve_in_thread
 from sandbox.store import StoreState
-from sandbox.store import create_app as create_store
-from tasks.context import WorkerContext, build_context
-from workers.celery_app import create_celery
+from tasks.context import WorkerContext
 
 
 @pytest.fixture
 def store() -> Iterator[tuple[StoreState, ServedApp]]:
-    state = StoreState()
-    with serve_in_thread(create_store(state)) as served:
-        yield state, served
+    yield from store_served()
 
 
 @pytest.fixture
 def pipeline_settings(settings: Settings, store: tuple[StoreState, ServedApp]) -> Settings:
     return settings.model_copy(update={
         "wix_local_store_url": store[1].base_url,
-        "broker_key_prefix": f"{settings.broker_key_prefix}{uuid.uuid4().hex[:6]}:",
-        "calendar_lock_seconds": 5,
-        "broker_visibility_timeout": 20,
-        "task_time_limit": 10,
-        "max_retry_delay": 5,
+        "broker_key_prefix": own_broker_prefix(settings),
+        **QUICK_TIMINGS,
     })  # fmt: skip
 
 
 @pytest.fixture
 def context(pipeline_settings: Settings, engine: Engine) -> Iterator[WorkerContext]:
-    create_celery(pipeline_settings)
-    context = build_context(pipeline_settings)
-    yield context
-    for key in context.redis.scan_iter(f"{pipeline_settings.broker_key_prefix}*"):
-        context.redis.delete(key)
-    context.http.close()
+    yield from broker_context(pipeline_settings)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from caldav.calendarobjectresource import Event
 from caldav.collection import Calendar
 from caldav.davclient import DAVClient
 from harness.caldav_servers import CalDAVServer, start
+from harness.google import GoogleWorld
 
 from providers.base import SyncWindow
 from providers.caldav import CalDAVAccount, CalDAVCalendar
@@ -40,6 +41,14 @@ class ServerPool:
     def stop(self) -> None:
         for server in self.servers.values():
             server.stop()
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[GoogleWorld]:
+    """The Google sandbox, one per test module (each module resets it between its tests)."""
+    started = GoogleWorld.start()
+    yield started
+    started.stop()
 
 
 @pytest.fixture(scope="session")

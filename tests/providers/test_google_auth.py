@@ -4,7 +4,6 @@ google-auth refreshing by itself inside `GoogleAccount`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -21,13 +20,6 @@ from providers.google_auth import (
     exchange_code,
     refresh,
 )
-
-
-@pytest.fixture(scope="module")
-def world() -> Iterator[GoogleWorld]:
-    started = GoogleWorld.start()
-    yield started
-    started.stop()
 
 
 @pytest.fixture(autouse=True)

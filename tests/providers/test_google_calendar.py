@@ -3,7 +3,6 @@ the Google sandbox. Changes "in Google's own UI" are made on the sandbox state d
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -38,13 +37,6 @@ from sync.snapshot import RemoteEvent
 
 BERLIN = "Europe/Berlin"
 MARKER = "calsync:conn-1:link-1"
-
-
-@pytest.fixture(scope="module")
-def world() -> Iterator[GoogleWorld]:
-    started = GoogleWorld.start()
-    yield started
-    started.stop()
 
 
 @pytest.fixture(autouse=True)

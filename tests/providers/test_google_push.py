@@ -19,13 +19,6 @@ TOKEN = "channel-secret-5f1c"
 
 
 @pytest.fixture(scope="module")
-def world() -> Iterator[GoogleWorld]:
-    started = GoogleWorld.start()
-    yield started
-    started.stop()
-
-
-@pytest.fixture(scope="module")
 def receiving() -> Iterator[tuple[Receiver, ServedApp]]:
     receiver = Receiver()
     with serve_in_thread(receiver.app()) as served:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from harness.microsoft import signed_in
 
 from providers.base import (
     CalendarProvider,
@@ -24,7 +25,6 @@ from providers.base import (
     TransientError,
 )
 from providers.microsoft import MicrosoftAccount, MicrosoftCalendar
-from providers.microsoft_auth import MicrosoftAuth, MicrosoftTokens
 from providers.microsoft_events import MARKER_PROP
 from sandbox.graph.harness import GraphHarness, graph_harness
 from sync.event import CanonicalEvent, Recurrence, Transparency
@@ -68,16 +68,6 @@ def utc(day: int, hour: int, month: int = 3) -> dict[str, str]:
     return {"dateTime": f"2030-{month:02d}-{day:02d}T{hour:02d}:00:00", "timeZone": "UTC"}
 
 
-def tokens_of(graph: GraphHarness) -> MicrosoftTokens:
-    issued = graph.issue_tokens()
-    return MicrosoftTokens(
-        issued["access_token"],
-        issued["refresh_token"],
-        datetime.now(UTC) + timedelta(seconds=issued["expires_in"]),
-        graph.user.upn,
-    )
-
-
 def berlin_event(title: str, day: int, hour: int = 9, **extra: Any) -> CanonicalEvent:
     start = datetime(2030, 3, day, hour, tzinfo=BERLIN)
     return CanonicalEvent(
@@ -89,18 +79,7 @@ def berlin_event(title: str, day: int, hour: int = 9, **extra: Any) -> Canonical
 def box() -> Iterator[Mailbox]:
     with graph_harness() as graph:
         calls: list[str] = []
-        auth = MicrosoftAuth(
-            graph.client_id,
-            graph.client_secret,
-            graph.authority,
-            http_client=graph.login_session(),
-        )
-        account = MicrosoftAccount(
-            tokens_of(graph),
-            auth=auth,
-            graph_base_url=graph.graph_base_url,
-            before_request=lambda: calls.append("request"),
-        )
+        account = signed_in(graph, before_request=lambda: calls.append("request"))
         primary = next(c for c in account.list_calendars() if c.primary)
         calendar = account.calendar(primary.remote_id, WINDOW, primary=True, page_size=2)
         calls.clear()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from harness.microsoft import signed_in
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -26,9 +27,7 @@ from providers.microsoft import (
     SubscriptionRefused,
     parse_lifecycle,
     parse_notifications,
-    validation_token,
 )
-from providers.microsoft_auth import MicrosoftAuth, MicrosoftTokens
 from providers.microsoft_notifications import MalformedNotification
 from sandbox.graph import GraphSettings
 from sandbox.graph.harness import GraphHarness, graph_harness
@@ -48,7 +47,7 @@ class Receiver:
 
     async def handle(self, request: Request) -> Response:
         name = request.path_params["name"]
-        token = validation_token(request.query_params)
+        token = request.query_params.get("validationToken")
         if token is not None:
             self.validations.append(name)
             if name == "refuse":
@@ -99,17 +98,7 @@ def push() -> Iterator[Push]:
         Starlette(routes=[Route("/{name}", receiver.handle, methods=["POST"])])
     )
     with graph_harness(settings) as graph:
-        issued = graph.issue_tokens()
-        tokens = MicrosoftTokens(
-            issued["access_token"],
-            issued["refresh_token"],
-            datetime.now(UTC) + timedelta(hours=1),
-            graph.user.upn,
-        )
-        auth = MicrosoftAuth(
-            graph.client_id, graph.client_secret, graph.authority, http_client=graph.login_session()
-        )
-        account = MicrosoftAccount(tokens, auth=auth, graph_base_url=graph.graph_base_url)
+        account = signed_in(graph)
         yield Push(graph, account, receiver, served)
         account.close()
     served.stop()

@@ -11,10 +11,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from harness.microsoft import signed_in
 
 from providers.base import NotFound, PreconditionFailed, SyncWindow
-from providers.microsoft import MicrosoftAccount, MicrosoftCalendar
-from providers.microsoft_auth import MicrosoftAuth, MicrosoftTokens
+from providers.microsoft import MicrosoftCalendar
 from providers.microsoft_recurrence import (
     SeriesStart,
     UnsupportedRule,
@@ -61,17 +61,7 @@ def graph() -> Iterator[GraphHarness]:
 
 @pytest.fixture
 def calendar(graph: GraphHarness) -> Iterator[MicrosoftCalendar]:
-    issued = graph.issue_tokens()
-    tokens = MicrosoftTokens(
-        issued["access_token"],
-        issued["refresh_token"],
-        datetime.now(UTC) + timedelta(hours=1),
-        graph.user.upn,
-    )
-    auth = MicrosoftAuth(
-        graph.client_id, graph.client_secret, graph.authority, http_client=graph.login_session()
-    )
-    account = MicrosoftAccount(tokens, auth=auth, graph_base_url=graph.graph_base_url)
+    account = signed_in(graph)
     primary = next(c for c in account.list_calendars() if c.primary)
     yield account.calendar(primary.remote_id, WINDOW, primary=True, page_size=3)
     account.close()
