@@ -46,7 +46,9 @@ from sync.side import Side
 from tasks.apply import DictLinkStore, apply_plan, read_side
 from tests.harness.caldav_servers import CalDAVServer, event_ics, start_radicale
 
-WINDOW = SyncWindow(datetime(2027, 1, 1, tzinfo=UTC), datetime(2028, 1, 1, tzinfo=UTC))
+# A year from tomorrow: the events start on its first day, whenever the benchmark runs.
+FIRST = (datetime.now(UTC) + timedelta(days=1)).replace(hour=8, minute=0, second=0, microsecond=0)
+WINDOW = SyncWindow(FIRST - timedelta(days=1), FIRST + timedelta(days=366))
 ZONES = (ZoneInfo("Europe/London"), ZoneInfo("America/New_York"), None)
 VDIRSYNCER = Path(sys.executable).parent / "vdirsyncer"
 
@@ -62,7 +64,7 @@ class Figures:
 
 def slot(n: int) -> tuple[datetime, ZoneInfo | None]:
     zone = ZONES[n % len(ZONES)]
-    start = datetime(2027, 1, 4, 8, tzinfo=UTC) + timedelta(days=n % 360, hours=n % 9)
+    start = FIRST + timedelta(days=n % 360, hours=n % 9)
     return (start.astimezone(zone) if zone else start), zone
 
 

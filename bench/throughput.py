@@ -41,7 +41,8 @@ from tasks.context import WorkerContext, build_context
 from tasks.health import ping
 from workers.celery_app import create_celery
 
-START = datetime(2027, 1, 4, 8, tzinfo=UTC)
+# Tomorrow 08:00 UTC: inside the default sync window whenever the benchmark runs.
+START = (datetime.now(UTC) + timedelta(days=1)).replace(hour=8, minute=0, second=0, microsecond=0)
 
 
 @dataclass

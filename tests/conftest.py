@@ -1,8 +1,10 @@
-"""Session-wide real services (PostgreSQL, Redis) and per-test settings pointing at them."""
+"""Session-wide real services (PostgreSQL, Redis), per-test settings pointing at them, and the
+guard that keeps every test process on loopback."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 from harness import services
 from harness.env import settings_env
+from harness.loopback_only import loopback_guard
 from sqlalchemy import Engine, text
 
 from config import Settings, load_settings
@@ -21,6 +24,35 @@ from models.migrate import upgrade
 # Set to 1 to prove the suite also runs on private throwaway instances.
 FORCE_PRIVATE = os.environ.get("CALSYNC_TEST_PRIVATE_SERVICES") == "1"
 RUN_ID = uuid.uuid4().hex[:8]
+
+# This process, and every Python process it starts (sitecustomize on PYTHONPATH), may reach
+# loopback only; the attempts refused in any of them are written to one file.
+GUARD_FOLDER = Path(loopback_guard.__file__).parent
+GUARD_LOG = Path(tempfile.mkdtemp(prefix="calsync-loopback-")) / "refused.log"
+GUARD_LOG.touch()
+os.environ[loopback_guard.LOG_VARIABLE] = str(GUARD_LOG)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(GUARD_FOLDER), os.environ.get("PYTHONPATH")])
+)
+loopback_guard.install()
+# Every default that names a host on the internet points at a closed loopback port instead.
+NOWHERE = "http://127.0.0.1:9/"
+OFFLINE = {name: NOWHERE for name in (
+    "apple_caldav_url", "wix_api_base_url", "google_auth_url", "google_token_url",
+    "google_api_base_url", "microsoft_authority_url", "microsoft_graph_base_url",
+)}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only() -> Iterator[None]:
+    """Fails the test during which any test process tried to reach beyond loopback."""
+    seen = GUARD_LOG.stat().st_size
+    yield
+    with GUARD_LOG.open(encoding="utf-8") as log:
+        log.seek(seen)
+        refused = log.read()
+    if refused:
+        pytest.fail(f"the test tried to reach hosts other than loopback:\n{refused}")
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +100,7 @@ def settings(tmp_path: Path, pg_url: str, redis_server: str, session_key: str) -
         encryption_keys=session_key,
         flower_basic_auth="admin:test-password",
         log_format="text",
+        **OFFLINE,
     )
 
 

@@ -61,9 +61,12 @@ def worker(queues: str, concurrency: int | None, name: str) -> None:
 
     settings = get_settings()
     app = create_celery(settings)
+    # Mingle (a second's wait for neighbours at every start) and gossip only serve task
+    # revocation and leader election, which calsync does not use; -E keeps Flower's events.
     app.worker_main([
         "worker", "--loglevel", settings.log_level, "-Q", queues, "-n", name, "-E",
-        "-c", str(concurrency or settings.worker_concurrency),
+        "-c", str(concurrency or settings.worker_concurrency), "--without-mingle",
+        "--without-gossip",
     ])  # fmt: skip
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,9 +13,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from harness.env import settings_env
 from harness.pipeline import QUICK_TIMINGS, broker_context, own_broker_prefix, store_served
-from harness.processes import start, stop
+from harness.processes import Launch, workers
 from sqlalchemy import Engine
 
 from api.app import create_app
@@ -133,25 +131,10 @@ def queued(context: WorkerContext, api_settings: Settings) -> Queued:
     return read
 
 
-Launch = Callable[..., subprocess.Popen[bytes]]
-
-
 @pytest.fixture
 def worker(api_settings: Settings, tmp_path: Path) -> Iterator[Launch]:
-    """Real worker processes; all are stopped at the end."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def launch(queues: str = "ingest,sync,reconcile,maintenance",
-               settings: Settings | None = None) -> subprocess.Popen[bytes]:  # fmt: skip
-        name = f"w{len(started)}-{uuid.uuid4().hex[:4]}"
-        args = ["worker", "-c", "1", "-Q", queues, "-n", f"{name}@%h"]
-        process = start(args, settings_env(settings or api_settings), tmp_path / f"{name}.log")
-        started.append(process)
-        return process
-
-    yield launch
-    for process in started:
-        stop(process)
+    """Real worker processes, each ready when started; all are stopped at the end."""
+    yield from workers(api_settings, tmp_path)
 
 
 HOME = CalendarInfo(remote_id="/alice/home/", name="Home", read_only=False, primary=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from conftest import TenantKey, seed_connection
 from fastapi.testclient import TestClient
+from harness.clock import days_ahead
 from sqlalchemy import Engine, select
 
 from config import Settings
@@ -14,7 +16,16 @@ from models import Connection, ConnectionStatus, ExternalCalendar, Link, Side
 from models.db import session_scope
 
 V2 = "/bookings/v2/external-calendars"
-RANGE = {"from": "2026-12-01T00:00:00Z", "to": "2026-12-08T00:00:00Z"}
+FIRST = days_ahead(1, 0).date()  # the listed range starts tomorrow
+
+
+def on(day: int, clock: str = "") -> str:
+    """Day `day` of the range (0 is its first) as ISO text, with a time of day if given."""
+    text = (FIRST + timedelta(days=day)).isoformat()
+    return f"{text}T{clock}" if clock else text
+
+
+RANGE = {"from": on(0, "00:00:00Z"), "to": on(7, "00:00:00Z")}
 
 
 def seen(title: str, start: str, end: str, **extra: Any) -> dict[str, Any]:
@@ -42,14 +53,14 @@ def add_links(engine: Engine, connection_id: str, calendar: str,
 def events(engine: Engine, api_settings: Settings, tenant: TenantKey, other: TenantKey) -> str:
     mine = seed_connection(engine, api_settings, tenant, "sched-1")
     add_links(engine, mine, "Home", [
-        (Side.EXTERNAL, seen("Dentist", "2026-12-02T09:00:00+00:00", "2026-12-02T10:00:00+00:00")),
-        (Side.EXTERNAL, seen("Early", "2026-11-30T23:00:00+00:00", "2026-12-01T01:00:00+00:00")),
-        (Side.EXTERNAL, seen("Trip", "2026-12-04", "2026-12-06")),
-        (Side.EXTERNAL, seen("Gym", "2026-12-03T07:00:00+01:00", "2026-12-03T08:00:00+01:00")),
-        (Side.EXTERNAL, seen("Called off", "2026-12-03T12:00:00+00:00",
-                             "2026-12-03T13:00:00+00:00", status="cancelled")),
-        (Side.EXTERNAL, seen("Later", "2026-12-09T09:00:00+00:00", "2026-12-09T10:00:00+00:00")),
-        (Side.WIX, seen("Our session", "2026-12-02T12:00:00+00:00", "2026-12-02T13:00:00+00:00")),
+        (Side.EXTERNAL, seen("Dentist", on(1, "09:00:00+00:00"), on(1, "10:00:00+00:00"))),
+        (Side.EXTERNAL, seen("Early", on(-1, "23:00:00+00:00"), on(0, "01:00:00+00:00"))),
+        (Side.EXTERNAL, seen("Trip", on(3), on(5))),
+        (Side.EXTERNAL, seen("Gym", on(2, "07:00:00+01:00"), on(2, "08:00:00+01:00"))),
+        (Side.EXTERNAL, seen("Called off", on(2, "12:00:00+00:00"),
+                             on(2, "13:00:00+00:00"), status="cancelled")),
+        (Side.EXTERNAL, seen("Later", on(8, "09:00:00+00:00"), on(8, "10:00:00+00:00"))),
+        (Side.WIX, seen("Our session", on(1, "12:00:00+00:00"), on(1, "13:00:00+00:00"))),
     ])  # fmt: skip
     add_links(
         engine,
@@ -58,7 +69,7 @@ def events(engine: Engine, api_settings: Settings, tenant: TenantKey, other: Ten
         [  # a calendar that does not import: not listed
             (
                 Side.EXTERNAL,
-                seen("Hidden", "2026-12-02T09:00:00+00:00", "2026-12-02T10:00:00+00:00"),
+                seen("Hidden", on(1, "09:00:00+00:00"), on(1, "10:00:00+00:00")),
             )
         ],
     )
@@ -67,14 +78,14 @@ def events(engine: Engine, api_settings: Settings, tenant: TenantKey, other: Ten
         engine,
         second,
         "Home",
-        [(Side.EXTERNAL, seen("Yoga", "2026-12-05T18:00:00+00:00", "2026-12-05T19:00:00+00:00"))],
+        [(Side.EXTERNAL, seen("Yoga", on(4, "18:00:00+00:00"), on(4, "19:00:00+00:00")))],
     )
     gone = seed_connection(engine, api_settings, tenant, "sched-3")
     add_links(
         engine,
         gone,
         "Home",
-        [(Side.EXTERNAL, seen("Old", "2026-12-05T18:00:00+00:00", "2026-12-05T19:00:00+00:00"))],
+        [(Side.EXTERNAL, seen("Old", on(4, "18:00:00+00:00"), on(4, "19:00:00+00:00")))],
     )
     with session_scope(engine) as db:
         row = db.get(Connection, gone)
@@ -85,7 +96,7 @@ def events(engine: Engine, api_settings: Settings, tenant: TenantKey, other: Ten
         engine,
         theirs,
         "Home",
-        [(Side.EXTERNAL, seen("Secret", "2026-12-02T09:00:00+00:00", "2026-12-02T10:00:00+00:00"))],
+        [(Side.EXTERNAL, seen("Secret", on(1, "09:00:00+00:00"), on(1, "10:00:00+00:00")))],
     )
     return mine
 
@@ -102,15 +113,15 @@ def test_events_overlapping_the_range_sorted_by_start_without_pi(
 ) -> None:
     body = listing(client, tenant, **RANGE)
     assert [(e["start"], e["end"]) for e in body["events"]] == [
-        ("2026-11-30T23:00:00.000Z", "2026-12-01T01:00:00.000Z"),
-        ("2026-12-02T09:00:00.000Z", "2026-12-02T10:00:00.000Z"),
-        ("2026-12-03T06:00:00.000Z", "2026-12-03T07:00:00.000Z"),
-        ("2026-12-04T00:00:00.000Z", "2026-12-06T00:00:00.000Z"),
-        ("2026-12-05T18:00:00.000Z", "2026-12-05T19:00:00.000Z"),
+        (on(-1, "23:00:00.000Z"), on(0, "01:00:00.000Z")),
+        (on(1, "09:00:00.000Z"), on(1, "10:00:00.000Z")),
+        (on(2, "06:00:00.000Z"), on(2, "07:00:00.000Z")),
+        (on(3, "00:00:00.000Z"), on(5, "00:00:00.000Z")),
+        (on(4, "18:00:00.000Z"), on(4, "19:00:00.000Z")),
     ]
     first = body["events"][0]
     assert first == {"scheduleId": "sched-1", "calendarType": "OTHER",
-                     "start": "2026-11-30T23:00:00.000Z", "end": "2026-12-01T01:00:00.000Z",
+                     "start": on(-1, "23:00:00.000Z"), "end": on(0, "01:00:00.000Z"),
                      "allDay": False}  # fmt: skip
     assert body["pagingMetadata"] == {"count": 5, "cursors": {}, "hasNext": False}
     with_pi = listing(client, tenant, fieldsets="OWN_PI", **RANGE)
@@ -141,7 +152,7 @@ def test_filters_and_cursor_paging(client: TestClient, tenant: TenantKey, events
     ({"to": RANGE["to"]}, "from"),
     ({"from": RANGE["from"]}, "to"),
     ({"from": "yesterday", "to": RANGE["to"]}, "from"),
-    ({"from": "2026-12-01T00:00:00", "to": RANGE["to"]}, "from"),
+    ({"from": on(0, "00:00:00"), "to": RANGE["to"]}, "from"),
     ({"from": RANGE["to"], "to": RANGE["from"]}, "to"),
     ({"cursorPaging.cursor": "not-a-cursor"}, "cursorPaging.cursor"),
     ({"cursorPaging.cursor": "eyJmIjogMX0"}, "cursorPaging.cursor"),

@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from conftest import Launch, TenantKey, seed_connection
+from conftest import TenantKey, seed_connection
 from fastapi.testclient import TestClient
 from harness.pipeline import Pair
-from harness.processes import wait_until
+from harness.processes import Launch, wait_until
 from sqlalchemy import Engine, func, select
 
 from config import Settings

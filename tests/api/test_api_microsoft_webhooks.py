@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -64,12 +64,17 @@ def subscribe(engine: Engine, tenant: TenantKey, n: int = 1,
         return made
 
 
+def graph_time(moment: datetime) -> str:
+    """A time as Graph writes it in notifications: seven fractional digits, then Z."""
+    return f"{moment.astimezone(UTC):%Y-%m-%dT%H:%M:%S}.0000000Z"
+
+
 def change(sub: Subscribed, event_id: str = "AAMkEv1", etag: str = 'W/"ck1"', **over: Any
            ) -> dict[str, Any]:  # fmt: skip
     return {
         "id": "notification-1",
         "subscriptionId": sub.subscription_id,
-        "subscriptionExpirationDateTime": "2030-03-20T11:00:00.0000000Z",
+        "subscriptionExpirationDateTime": graph_time(utcnow() + timedelta(days=2)),
         "clientState": sub.client_state,
         "changeType": "updated",
         "resource": f"Users/u1@t1/Events/{event_id}",
@@ -82,7 +87,7 @@ def change(sub: Subscribed, event_id: str = "AAMkEv1", etag: str = 'W/"ck1"', **
 
 def lifecycle(sub: Subscribed, event: str, **over: Any) -> dict[str, Any]:
     return {"subscriptionId": sub.subscription_id, "clientState": sub.client_state,
-            "subscriptionExpirationDateTime": "2030-03-20T11:00:00.0000000Z",
+            "subscriptionExpirationDateTime": graph_time(utcnow() + timedelta(days=2)),
             "tenantId": "t1", "lifecycleEvent": event, **over}  # fmt: skip
 
 

@@ -5,9 +5,11 @@ endpoint's good and bad input."""
 from __future__ import annotations
 
 import email
+import json
 import re
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from typing import Any
@@ -16,9 +18,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import ALICE, Launch, Queued, TenantKey, derive, seed_connection
+from conftest import ALICE, Queued, TenantKey, derive, seed_connection
 from fastapi.testclient import TestClient
-from harness.processes import wait_until
+from harness.clock import days_ahead
+from harness.processes import Launch, wait_until
 from sqlalchemy import Engine, func, select
 
 from api.app import create_app
@@ -98,7 +101,7 @@ def test_approval_email_to_connected_calendar(
     assert (asked.status_code, asked.json()) == (200, {})
     assert status(base, tenant, "res-1") == "PENDING"
 
-    worker("maintenance", settings)  # sends the mail; nothing consumes the sync queue here
+    worker(settings, queues="maintenance")  # sends the mail; nothing consumes the sync queue here
     wait_until(lambda: len(box.messages) == 1, 60, "the approval email")
     message = box.messages[0]
     assert (message["To"], message["From"]) == (ALICE, "bookings@studio.example")
@@ -230,10 +233,15 @@ def test_v1_events_take_a_stringified_filter(
     primary = CalendarInfo(ALICE, ALICE, False, primary=True)
     connection_id = seed_connection(engine, api_settings, tenant, "res-5", Provider.GOOGLE,
                                     (primary,), server_url=None)  # fmt: skip
+    day = days_ahead(2, 0)
+
+    def wix_time(after: timedelta, millis: str = "000") -> str:
+        return f"{day + after:%Y-%m-%dT%H:%M:%S}.{millis}Z"
+
     snapshot = {
         "title": "Dentist",
-        "start": "2026-12-02T09:00:00+00:00",
-        "end": "2026-12-02T10:00:00+00:00",
+        "start": (day + timedelta(hours=9)).isoformat(),
+        "end": (day + timedelta(hours=10)).isoformat(),
         "allDay": False,
         "status": "confirmed",
     }
@@ -242,14 +250,15 @@ def test_v1_events_take_a_stringified_filter(
             ExternalCalendar.connection_id == connection_id))  # fmt: skip
         db.add(Link(connection_id=connection_id, calendar_id=calendar_id, origin=Side.EXTERNAL,
                     base=snapshot, external_seen=snapshot, external_event_id="g1"))  # fmt: skip
-    wanted = '{"start": "2026-12-01T00:00:00.373Z", "end": "2026-12-30T12:43:58.373Z", ' \
-        '"resourceId": ["res-5"]}'  # fmt: skip
+    span = {"start": wix_time(timedelta(days=-1), "373"),
+            "end": wix_time(timedelta(days=28, hours=12, minutes=43, seconds=58), "373")}
+    wanted = json.dumps({**span, "resourceId": ["res-5"]})  # the filter as a string
     response = client.post(f"{V1}/events", headers=tenant.headers,
                            json={"query": {"filter": wanted}})  # fmt: skip
     assert response.json() == {"events": [{
         "resourceId": "res-5", "calendar": "GOOGLE",
-        "start": "2026-12-02T09:00:00.000Z", "end": "2026-12-02T10:00:00.000Z"}]}  # fmt: skip
-    as_object = {"start": "2026-12-03T00:00:00Z", "end": "2026-12-04T00:00:00Z"}
+        "start": wix_time(timedelta(hours=9)), "end": wix_time(timedelta(hours=10))}]}  # fmt: skip
+    as_object = {"start": wix_time(timedelta(days=1)), "end": wix_time(timedelta(days=2))}
     empty = client.post(f"{V1}/events", headers=tenant.headers,
                         json={"query": {"filter": as_object}})  # fmt: skip
     assert empty.json() == {"events": []}
@@ -261,9 +270,9 @@ def test_v1_events_take_a_stringified_filter(
 
     assert field_of("{not json") == (400, "query.filter")
     assert field_of('["a"]') == (400, "query.filter")
-    assert field_of('{"end": "2026-12-04T00:00:00Z"}') == (400, "query.filter.start")
-    assert field_of('{"start": "2026-12-04T00:00:00Z", "end": "2026-12-01T00:00:00Z"}'
-                    ) == (400, "query.filter.end")  # fmt: skip
+    assert field_of(json.dumps({"end": as_object["end"]})) == (400, "query.filter.start")
+    backwards = {"start": as_object["end"], "end": as_object["start"]}
+    assert field_of(json.dumps(backwards)) == (400, "query.filter.end")
     assert field_of({**as_object, "resourceId": [1]}) == (400, "query.filter.resourceId")
 
 

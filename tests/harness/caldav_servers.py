@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import icalendar
@@ -208,7 +208,9 @@ def event_ics(
         if what == "CANCELLED":
             override.add("STATUS", "CANCELLED")
         calendar.add_component(override)
-    calendar.add_missing_timezones(first_date=date(2026, 1, 1), last_date=date(2030, 1, 1))
+    today = date.today()  # the zones' transitions for any test's dates, whenever it runs
+    calendar.add_missing_timezones(first_date=today - timedelta(days=5 * 366),
+                                   last_date=today + timedelta(days=10 * 366))  # fmt: skip
     text = calendar.to_ical().decode()
     if extra:
         head, _, tail = text.partition("END:VEVENT")
@@ -221,7 +223,7 @@ def _vevent(
 ) -> icalendar.Event:
     component = icalendar.Event()
     component.add("UID", uid)
-    component.add("DTSTAMP", datetime(2026, 12, 1, tzinfo=UTC))
+    component.add("DTSTAMP", datetime.now(UTC).replace(microsecond=0))
     component.add("DTSTART", start)
     component.add("DTEND", end)
     component.add("SUMMARY", summary)

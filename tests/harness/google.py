@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from harness.clock import steady_weekday_ahead
 from providers.base import SyncWindow
 from providers.google import GoogleAccount, GoogleCalendar
 from providers.google_auth import CALENDAR_SCOPE, GoogleOAuthClient, GoogleTokens
@@ -28,8 +29,11 @@ CLIENT_ID = "calsync-test.apps.googleusercontent.com"
 CLIENT_SECRET = "sandbox-client-secret-0123456789abcdef"
 REDIRECT = "http://127.0.0.1:9/oauth/google/callback"
 SCOPE = f"{CALENDAR_SCOPE} openid email"
-BASE = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
-WINDOW = SyncWindow(datetime(2030, 3, 1, tzinfo=UTC), datetime(2030, 4, 1, tzinfo=UTC))
+# A Monday 09:00 UTC at least a week ahead with no daylight-saving switch in Berlin for five
+# weeks, and a window from three days before it to four weeks after its day began.
+BASE = steady_weekday_ahead(0, weeks=5)
+_DAY = BASE.replace(hour=0)
+WINDOW = SyncWindow(_DAY - timedelta(days=3), _DAY + timedelta(days=28))
 
 
 @dataclass

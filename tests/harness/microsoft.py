@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from api.oauth_providers import callback_url
 from config import Settings
+from harness.clock import days_ahead
 from models import Provider
 from providers.base import BeforeRequest
 from providers.microsoft import MicrosoftAccount
@@ -29,10 +30,9 @@ from sandbox.graph.state import Instance, SubscriptionRecord
 MICROSOFT_ID = "ae0d26b4-7e04-4735-a15e-1b1acaba2f00"  # Wix's provider id for Microsoft
 CONNECT = "/bookings/v2/external-calendars/connections:connectByOAuth"
 BACK = "https://studio.example/connected"
-BASE = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
+BASE = days_ahead(7, 9)
 # Deliveries retried soon (Graph: over hours), so a test sees the retries of a refused one.
 GRAPH = GraphSettings(notification_retry_delays=(0.2, 0.5, 1.0), validation_timeout=5.0)
-WINDOW_DAYS = {"sync_window_past_days": 3650, "sync_window_future_days": 3650}
 
 
 def signed_in(graph: GraphHarness, before_request: BeforeRequest | None = None
@@ -73,7 +73,6 @@ class Outlook:
             "microsoft_authority_url": self.graph.authority,
             "microsoft_graph_base_url": self.graph.graph_base_url,
             "public_base_url": api_base_url,
-            **WINDOW_DAYS,
         })  # fmt: skip
         redirect = callback_url(aimed, Provider.MICROSOFT)
         self.graph.state.identity.register_app(self.graph.client_id, self.graph.client_secret,

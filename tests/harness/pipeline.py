@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import secrets
-import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import Engine, func, select
 
 from config import Settings
+from harness.clock import days_ahead
 from models import Provider, PushChannel, SyncRun
 from models.db import session_scope
 from providers.local import LocalCalendar
@@ -24,7 +24,8 @@ from sync.event import CanonicalEvent
 from tasks.context import WorkerContext, build_context
 from workers.celery_app import create_celery
 
-START = datetime(2026, 12, 1, 9, tzinfo=UTC)
+# Tomorrow at 09:00 UTC: inside the sync window whatever day the suite runs.
+START = days_ahead(1, 9)
 
 
 def event_body(title: str, hour: int = 0) -> dict[str, object]:
@@ -136,7 +137,15 @@ def watch(pair: Pair, api: ServedApp, context: WorkerContext, engine: Engine) ->
                                expires_at=START + timedelta(days=3650)))  # fmt: skip
 
 
-Launch = Callable[..., subprocess.Popen[bytes]]
+def broker_drained(context: WorkerContext) -> bool:
+    """Nothing waiting, held back or running on the test's broker. A message sits in a queue's
+    list until a worker takes it, then in the unacked hash until its task has ended (tasks ack
+    late), and a task publishes its follow-ups and retries before that ack: so when both are
+    empty at once, no run is on its way."""
+    prefix, redis = context.settings.broker_key_prefix, context.redis
+    queued = any(redis.type(key) == b"list" and redis.llen(key)
+                 for key in redis.scan_iter(f"{prefix}*"))  # fmt: skip
+    return not queued and redis.hlen(f"{prefix}unacked") == 0
 
 
 def sync_runs(engine: Engine, calendar_id: str) -> int:

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from celery import Celery
+
+from config import Settings
+from config.celery import celery_config
+from harness.env import settings_env
+
+Launch = Callable[..., subprocess.Popen[bytes]]
+ALL_QUEUES = "ingest,sync,reconcile,maintenance"
 
 
 def start(role_args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -30,6 +41,44 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     return process.returncode
+
+
+def start_worker(settings: Settings, log: Path, name: str, queues: str = ALL_QUEUES
+                 ) -> subprocess.Popen[bytes]:  # fmt: skip
+    """A real worker process, returned once it answers a ping on the broker: its cold start
+    (imports, connecting, declaring queues) is over before the test's own waits begin."""
+    process = start(["worker", "-c", "1", "-Q", queues, "-n", f"{name}@%h"], settings_env(settings),
+                    log)  # fmt: skip
+    node = f"{name}@{socket.gethostname()}"
+    probe = Celery("calsync-test-probe")
+    probe.conf.update(celery_config(settings))
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"worker {node} exited at start:\n{log.read_text()[-3000:]}")
+        return bool(probe.control.ping(destination=[node], timeout=0.5))
+
+    try:
+        wait_until(answers, 60, f"worker {node} to answer a ping", step=0)
+    finally:
+        probe.close()
+    return process
+
+
+def workers(default: Settings, folder: Path) -> Iterator[Launch]:
+    """Fixture body: `launch(settings=None, queues=...)` starts a ready worker (with other
+    settings if given); every one started is stopped at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def launch(settings: Settings | None = None, queues: str = ALL_QUEUES
+               ) -> subprocess.Popen[bytes]:  # fmt: skip
+        name = f"w{len(started)}-{uuid.uuid4().hex[:4]}"
+        started.append(start_worker(settings or default, folder / f"{name}.log", name, queues))
+        return started[-1]
+
+    yield launch
+    for process in started:
+        stop(process)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str, step: float = 0.1) -> None:

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness.env import settings_env
 from harness.pipeline import (
     QUICK_TIMINGS,
-    Launch,
     Pair,
     broker_context,
     own_broker_prefix,
     store_served,
     watch,
 )
-from harness.processes import start, stop
+from harness.processes import Launch, workers
 from sqlalchemy import Engine
 
 from api.app import create_app
@@ -90,16 +87,5 @@ def watched(pair: Pair, api: ServedApp, context: WorkerContext, engine: Engine) 
 
 @pytest.fixture
 def worker(pipeline_settings: Settings, tmp_path: Path) -> Iterator[Launch]:
-    """Start real worker processes (with other settings if given); all stop at the end."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def launch(settings: Settings | None = None) -> subprocess.Popen[bytes]:
-        env = settings_env(settings or pipeline_settings)
-        name = f"w{len(started)}-{uuid.uuid4().hex[:4]}"
-        process = start(["worker", "-c", "1", "-n", f"{name}@%h"], env, tmp_path / f"{name}.log")
-        started.append(process)
-        return process
-
-    yield launch
-    for process in started:
-        stop(process)
+    """Start real worker processes, each ready when started (with other settings if given)."""
+    yield from workers(pipeline_settings, tmp_path)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
+
+from harness.clock import days_ahead
 
 from providers.base import RateLimited
 from providers.memory import MemoryCalendar
@@ -20,7 +22,7 @@ from sync.snapshot import RemoteEvent
 from tasks.apply import Applied, DictLinkStore, apply_plan, read_side
 from tasks.waves import waves
 
-T0 = datetime(2031, 5, 5, 9, tzinfo=UTC)
+T0 = days_ahead(7, 9)
 POLICY = ConnectionPolicy("calendar-1", ProviderName.CALDAV)
 
 

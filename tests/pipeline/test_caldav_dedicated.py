@@ -14,8 +14,7 @@ import pytest
 from caldav.collection import Calendar
 from caldav.davclient import DAVClient
 from harness.caldav_servers import CalDAVServer, start_radicale
-from harness.pipeline import Launch
-from harness.processes import wait_until
+from harness.processes import Launch, wait_until
 from sqlalchemy import Engine, select
 
 from api.app import create_app

@@ -11,8 +11,7 @@ import httpx
 import pytest
 from caldav import DAVClient
 from harness.caldav_servers import CalDAVServer, event_ics, start_radicale
-from harness.pipeline import Launch
-from harness.processes import wait_until
+from harness.processes import Launch, wait_until
 from sqlalchemy import Engine
 
 from config import Settings

@@ -7,15 +7,14 @@ import hmac
 import json
 import os
 import signal
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
 import pytest
 from harness import services
-from harness.pipeline import Launch, Pair, event_body, sync_runs, watch
-from harness.processes import wait_until
+from harness.pipeline import Pair, broker_drained, event_body, sync_runs, watch
+from harness.processes import Launch, wait_until
 from sqlalchemy import Engine, func, select
 
 from api.app import create_app
@@ -174,7 +173,8 @@ def test_a_revoked_account_stops_with_a_reason(
     wait_until(lambda: connection().status is ConnectionStatus.ERROR, 60, "the connection")
     assert connection().error_reason is ErrorReason.TOKEN_REVOKED
     calls = len(httpx.get(f"{pair.store_url}/_store/requests").json()["requests"])
-    time.sleep(3)  # no retries follow a permanent error
+    wait_until(lambda: broker_drained(context), 30, "the run to end and the broker to drain")
+    # A retry would have been published before the run's ack: none came.
     assert len(httpx.get(f"{pair.store_url}/_store/requests").json()["requests"]) == calls
 
 
@@ -198,12 +198,14 @@ def _debug_runs(engine: Engine, calendar_id: str) -> list[tuple[object, ...]]:
 
 
 def test_the_echo_of_our_own_write_triggers_no_run(
-    watched: Pair, worker: Launch, engine: Engine
+    watched: Pair, worker: Launch, context: WorkerContext, engine: Engine
 ) -> None:
     worker()
     watched.person_adds(watched.external, "Dentist")
     wait_until(lambda: watched.titles(watched.wix) == ["Dentist"], 60, "the block")
     watched.store.pusher.wait_idle()  # our write's notification has been delivered too
     wait_until(lambda: inbox(engine, InboxStatus.DONE) == inbox(engine) == 2, 30, "both closed")
-    time.sleep(1)  # longer than the debounce: a run for the echo would have started
+    # Every webhook enqueues before it answers: once the broker is drained, a run for the echo
+    # would have been recorded.
+    wait_until(lambda: broker_drained(context), 30, "the broker to drain")
     assert sync_runs(engine, watched.calendar_id) == 1

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
+from harness.clock import BERLIN, weekly_across_offset_change
 from harness.google import BASE, USER, GoogleWorld, timed
-from harness.pipeline import Launch, Pair, serve_context
-from harness.processes import wait_until
+from harness.pipeline import Pair, serve_context
+from harness.processes import Launch, wait_until
 from pydantic import SecretStr
 from sqlalchemy import Engine, select
 
@@ -36,9 +36,6 @@ from tasks.channels import open_channel, open_connection_channels, renew_expirin
 from tasks.context import WorkerContext
 from tasks.enqueue import request_sync
 from tasks.tokens import refresh_expiring
-
-WINDOW_DAYS = {"sync_window_past_days": 3650, "sync_window_future_days": 3650}
-BERLIN = ZoneInfo("Europe/Berlin")
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +61,6 @@ def google_settings(pipeline_settings: Settings, google: GoogleWorld, api: Serve
         "google_token_url": google.token_url,
         "google_api_base_url": google.server.base_url + "/calendar/v3/",
         "public_base_url": api.base_url,
-        **WINDOW_DAYS,
     })  # fmt: skip
 
 
@@ -190,7 +186,7 @@ def test_a_recurring_session_with_exceptions_is_one_google_series(
     google: GoogleWorld, connected: Pair, google_settings: Settings, worker: Launch
 ) -> None:
     worker(google_settings)
-    first = datetime(2030, 3, 4, 10, tzinfo=BERLIN)
+    first = weekly_across_offset_change(5)  # Mondays 10:00 Berlin, across a DST switch
     weeks = [first + timedelta(weeks=n) for n in range(5)]
     series = weekly_pilates(first, len(weeks))
     series_id = connected.add_session(series)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import httpx
 import pytest
+from harness.clock import days_ahead
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,7 +26,7 @@ from sandbox.server import ServedApp, serve_in_thread
 from sandbox.store import StoreState, create_app
 from sync.event import CanonicalEvent
 
-START = datetime(2026, 12, 1, 9, tzinfo=UTC)
+START = days_ahead(1, 9)
 
 
 def event(title: str = "Dentist", hours: int = 0) -> CanonicalEvent:
@@ -85,9 +87,10 @@ def test_throttling_and_outages_are_transient(
 
 
 def test_retry_after_accepts_seconds_and_dates() -> None:
-    now = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
+    now = datetime.now(UTC).replace(microsecond=0)
     assert retry_after_seconds("3") == 3.0
-    assert retry_after_seconds("Sat, 21 Nov 2026 12:00:30 GMT", now=now) == 30.0
+    http_date = format_datetime(now + timedelta(seconds=30), usegmt=True)
+    assert retry_after_seconds(http_date, now=now) == 30.0
     assert retry_after_seconds("garbage") is None
 
 

@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from harness.clock import weekly_across_offset_change
 from harness.microsoft import BASE, GRAPH, Outlook
-from harness.pipeline import Launch, Pair, serve_context
-from harness.processes import wait_until
+from harness.pipeline import Pair, serve_context
+from harness.processes import Launch, wait_until
 from sqlalchemy import Engine, select, text
 
 from api.auth import create_tenant
@@ -42,8 +43,6 @@ from sync.event import CanonicalEvent, EventStatus, Recurrence
 from tasks.channels import GRAPH_SUBSCRIPTION_MINUTES, open_channel, renew_expiring
 from tasks.connections import PRIMARY_PLACEHOLDER, apply_config_change, ensure_dedicated
 from tasks.context import WorkerContext
-
-BERLIN = ZoneInfo("Europe/Berlin")
 
 
 @pytest.fixture
@@ -206,7 +205,7 @@ def test_sessions_reach_outlook_and_follow_edits_and_cancellation(
 def test_a_recurring_session_with_exceptions_is_one_outlook_series(
     outlook: Outlook, connected: Pair
 ) -> None:
-    first = datetime(2030, 3, 4, 10, tzinfo=BERLIN)
+    first = weekly_across_offset_change(5)  # Mondays 10:00 Berlin, across a DST switch
     weeks = [first + timedelta(weeks=n) for n in range(5)]
     until = (weeks[-1].replace(hour=23, minute=59, second=59)).astimezone(ZoneInfo("UTC"))
     rule = f"FREQ=WEEKLY;BYDAY=MO;UNTIL={until:%Y%m%dT%H%M%SZ}"
@@ -387,9 +386,10 @@ def test_disconnecting_deletes_the_subscription(
             PushChannel.channel_id == channel.channel_id)).one()  # fmt: skip
         assert row.status is ChannelStatus.STOPPED
     # Graph's late deliveries for the stopped subscription are acknowledged, not worked on.
+    expires = (utcnow() + timedelta(days=3)).isoformat()
     late = {"value": [{"subscriptionId": channel.channel_id, "clientState": channel.secret,
                        "changeType": "updated", "resource": "Users/u/Events/e",
-                       "subscriptionExpirationDateTime": "2030-03-20T11:00:00Z"}]}  # fmt: skip
+                       "subscriptionExpirationDateTime": expires}]}  # fmt: skip
     acknowledged = httpx.post(f"{api.base_url}/webhooks/microsoft", json=late)
     assert acknowledged.status_code == 202 and acknowledged.json()["recorded"] == 0
 

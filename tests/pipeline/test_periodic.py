@@ -24,7 +24,7 @@ from models.types import utcnow
 from tasks.context import WorkerContext
 from tasks.maintenance import claim_due, dispatch_due, first_due, next_due, prune_old
 
-NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 SIX_HOURS = 6 * 3600
 
 

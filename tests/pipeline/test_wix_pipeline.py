@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from harness.pipeline import Launch, Pair
-from harness.processes import wait_until
+from harness.clock import weekday_ahead
+from harness.pipeline import Pair, event_body
+from harness.processes import Launch, wait_until
 from pydantic import SecretStr
 from sqlalchemy import Engine, func, select
 
@@ -52,8 +53,7 @@ def local(day: date, hour: int) -> dict[str, str]:
 
 
 def upcoming(weekday: int = 0) -> date:
-    day = datetime.now(UTC).date() + timedelta(weeks=1)
-    return day + timedelta(days=(weekday - day.weekday()) % 7)
+    return weekday_ahead(weekday, min_days=7).date()
 
 
 @pytest.fixture
@@ -186,10 +186,8 @@ def test_external_events_become_tagged_blocks_that_follow(running: Site) -> None
     fields = blocks()[0]["extendedFields"]["namespaces"]["@calsync/sync"]
     assert fields["provider"] == "local" and str(fields["marker"]).startswith("calsync:")
     first_start = blocks()[0]["start"]["utcDate"]
-    body = {"event": {"title": "Dentist", "start": "2026-12-01T15:00:00+00:00",
-                      "end": "2026-12-01T15:30:00+00:00"}}  # fmt: skip
-    httpx.put(f"{site.pair.store_url}/_store/calendars/alice/events/{made}", json=body
-                ).raise_for_status()  # fmt: skip
+    httpx.put(f"{site.pair.store_url}/_store/calendars/alice/events/{made}",
+              json=event_body("Dentist", hour=6)).raise_for_status()  # fmt: skip
     wait_until(lambda: blocks() and blocks()[0]["start"]["utcDate"] != first_start, 20,
                "the block to move")  # fmt: skip
     httpx.delete(f"{site.pair.store_url}/_store/calendars/alice/events/{made}").raise_for_status()

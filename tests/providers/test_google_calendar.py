@@ -4,7 +4,7 @@ the Google sandbox. Changes "in Google's own UI" are made on the sandbox state d
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -52,6 +52,11 @@ def calls() -> Calls:
 @pytest.fixture
 def calendar(world: GoogleWorld, calls: Calls) -> GoogleCalendar:
     return world.calendar(calls=calls)
+
+
+def stamp(moment: datetime) -> str:
+    """A UTC time as Google's instance ids and EXDATEs write it."""
+    return f"{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
 def session(title: str = "Haircut", start: datetime = BASE, **fields: Any) -> CanonicalEvent:
@@ -156,8 +161,8 @@ def test_list_window_lists_live_events_of_another_span(
 def test_all_day_and_free_events_map_both_ways(calendar: GoogleCalendar) -> None:
     day_off = CanonicalEvent(
         "Closed",
-        date(2030, 3, 10),
-        date(2030, 3, 12),
+        BASE.date() + timedelta(days=6),
+        BASE.date() + timedelta(days=8),
         all_day=True,
         transparency=Transparency.FREE,
         description="two days",
@@ -269,7 +274,7 @@ def test_an_exported_series_with_exceptions_reads_back_in_series_form(
         recurrence=Recurrence(series_id=series.id, original_start=third),
     )
     cancelled_copy = calendar.create(cancelled, "wix:exception-2", marker="calsync:conn-1:link-3")
-    assert moved_copy.id == f"{series.id}_20300311T090000Z"
+    assert moved_copy.id == f"{series.id}_{stamp(second)}"
     assert moved_copy.event == moved and cancelled_copy.event == cancelled
     again = calendar.create(moved, "wix:exception-1", marker="calsync:conn-1:link-2")
     assert again.id == moved_copy.id  # writing an occurrence is idempotent by itself
@@ -294,7 +299,7 @@ def test_an_occurrence_of_our_series_moved_in_google_stays_in_series_form(
         session("Yoga", recurrence=Recurrence(rule="FREQ=DAILY;COUNT=3")), "s", marker=MARKER
     )
     cursor = calendar.list_changes(None).next_cursor
-    occurrence = f"{series.id}_20300305T090000Z"
+    occurrence = f"{series.id}_{stamp(BASE + timedelta(days=1))}"
     world.state.patch_event(USER, occurrence, timed(BASE + timedelta(days=1, hours=5)))
     [change] = calendar.list_changes(cursor).changes
     assert change.id == occurrence and change.marker == MARKER  # inherited from the series
@@ -313,10 +318,9 @@ def test_a_foreign_series_is_read_expanded_with_its_exceptions_applied(
     world: GoogleWorld, calendar: GoogleCalendar
 ) -> None:
     state = world.state
-    series = foreign(
-        world, "Standup", BASE, recurrence=["RRULE:FREQ=DAILY;COUNT=5", "EXDATE:20300306T090000Z"]
-    )
-    occurrence = [f"{series}_2030030{d}T090000Z" for d in range(4, 9)]
+    skipped = f"EXDATE:{stamp(BASE + timedelta(days=2))}"
+    series = foreign(world, "Standup", BASE, recurrence=["RRULE:FREQ=DAILY;COUNT=5", skipped])
+    occurrence = [f"{series}_{stamp(BASE + timedelta(days=d))}" for d in range(5)]
     state.patch_event(
         USER,
         occurrence[1],
@@ -351,7 +355,7 @@ def test_writes_to_a_foreign_occurrence_change_only_that_occurrence(
     world: GoogleWorld, calendar: GoogleCalendar
 ) -> None:
     series = foreign(world, "Standup", BASE, recurrence=["RRULE:FREQ=DAILY;COUNT=3"])
-    first, second = f"{series}_20300304T090000Z", f"{series}_20300305T090000Z"
+    first, second = (f"{series}_{stamp(BASE + timedelta(days=d))}" for d in range(2))
     current = calendar.get(first)
     assert current.event is not None
     moved = replace(current.event, title="Standup (moved)", start=BASE + timedelta(hours=1),
@@ -361,7 +365,7 @@ def test_writes_to_a_foreign_occurrence_change_only_that_occurrence(
     calendar.delete(second, calendar.get(second).version)
     listed = by_id(calendar.list_changes(None))
     assert listed[first].event == moved and second not in listed
-    assert f"{series}_20300306T090000Z" in listed
+    assert f"{series}_{stamp(BASE + timedelta(days=2))}" in listed
 
 
 def test_incremental_listing_keeps_far_occurrences_of_a_changed_series_out(
@@ -370,7 +374,7 @@ def test_incremental_listing_keeps_far_occurrences_of_a_changed_series_out(
     series = foreign(world, "Daily", BASE, recurrence=["RRULE:FREQ=DAILY"])  # no end
     full = calendar.list_changes(None)
     in_window = {item.id for item in full.changes}
-    assert len(in_window) == 28  # 4 to 31 March
+    assert len(in_window) == 28  # the window ends four weeks after the first day
     world.state.patch_event(USER, series, {"summary": "Daily sync"})
     changes = calendar.list_changes(full.next_cursor)
     assert {item.id for item in changes.changes} == in_window  # not two years of them
