@@ -7,16 +7,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api import (
-    approval,
-    errors,
-    external_calendars,
-    health,
-    metrics,
-    oauth_callback,
-    sync_requests,
-    webhooks,
-)
+from api import errors, external_calendars, health, metrics, v1, webhooks
+from api.oauth import callback as oauth_callback
 from config import Settings, get_settings
 from models.db import engine_for
 
@@ -45,9 +37,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(webhooks.router)
     app.include_router(external_calendars.router)
-    app.include_router(sync_requests.router)
+    app.include_router(v1.router)
     app.include_router(oauth_callback.router)
-    app.include_router(approval.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -35,13 +35,13 @@ from zoneinfo import ZoneInfo
 
 from caldav.davclient import DAVClient
 
-from providers.base import CalendarProvider, SyncWindow
-from providers.caldav import CalDAVAccount
-from providers.caldav_ical import new_calendar, new_vevent, render
-from providers.memory import MemoryCalendar
+from providers.base import CalendarInfo, CalendarProvider, SyncWindow
+from providers.caldav.account import CalDAVAccount
+from providers.caldav.events import new_calendar, new_vevent, render
+from providers.local.memory import MemoryCalendar
 from sync.event import CanonicalEvent
 from sync.planner import plan
-from sync.policy import ConnectionPolicy, ProviderName
+from sync.policy import ConnectionPolicy
 from sync.side import Side
 from tasks.apply import DictLinkStore, apply_plan, read_side
 from tests.harness.caldav_servers import CalDAVServer, event_ics, start_radicale
@@ -117,14 +117,14 @@ def timed(action: Callable[[], object]) -> float:
 
 
 def policy() -> ConnectionPolicy:
-    return ConnectionPolicy(owner_id="bench", provider=ProviderName.CALDAV)
+    return ConnectionPolicy(owner_id="bench", tag="caldav")
 
 
 def run_calsync(server: CalDAVServer, url: str, wix: MemoryCalendar) -> int:
     """One sync run of a connection: read both sides, plan, apply. Returns actions done."""
     account = CalDAVAccount(server.base_url, server.username, server.password,
                             allow_private=True)  # fmt: skip
-    external = account.calendar(url, WINDOW)
+    external = account.calendar(CalendarInfo(url), WINDOW)
     providers: dict[Side, CalendarProvider] = {Side.WIX: wix, Side.EXTERNAL: external}
     wix_side, _ = read_side(providers[Side.WIX], Side.WIX, None)
     ext_side, _ = read_side(providers[Side.EXTERNAL], Side.EXTERNAL, None)

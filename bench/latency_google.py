@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from bench.change_latency import Connected, Expected, applied_blocks
 from models import Connection, ExternalCalendar, Provider
 from models.db import session_scope
-from providers.google import GoogleAccount
+from providers.google.account import GoogleAccount
 from sandbox.google import PushSettings
 from sync.snapshot import RemoteEvent
 from tasks.channels import open_connection_channels

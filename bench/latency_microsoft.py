@@ -48,7 +48,7 @@ from pydantic import SecretStr
 from bench.change_latency import Connected, Expected, applied_blocks
 from models import PRIMARY_PLACEHOLDER, Connection, ExternalCalendar, Provider
 from models.db import session_scope
-from providers.microsoft_auth import MicrosoftAuth, MicrosoftTokens
+from providers.microsoft.auth import MicrosoftAuth, MicrosoftTokens
 from sandbox.graph import GraphSettings
 from sandbox.graph.harness import GraphHarness, graph_harness
 from sync.snapshot import RemoteEvent

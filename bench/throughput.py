@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
 import statistics
 import subprocess
@@ -33,7 +32,7 @@ from models import Connection, ExternalCalendar, Provider, PushChannel, Tenant
 from models.crypto import keyring, new_key
 from models.db import session_scope
 from models.migrate import upgrade
-from providers.local import LocalCalendar
+from providers.local.account import LocalAccount
 from sandbox.server import ServedApp, serve_in_thread
 from sandbox.store import StoreState
 from sandbox.store import create_app as create_store
@@ -101,14 +100,12 @@ def connect_pair(bench_store: StoreState, store_url: str, settings: Settings) ->
 
 
 def watch(bench: Bench) -> None:
+    store = LocalAccount(bench.store_url, bench.context.http)
     for name in ("alice", "wix-s1"):
-        channel_id, secret = uuid.uuid4().hex, secrets.token_hex(16)
-        LocalCalendar(bench.store_url, name, bench.context.http).watch(
-            channel_id, f"{bench.api.base_url}/webhooks/local", secret
-        )
+        made = store.open_channel(name, f"{bench.api.base_url}/webhooks/local")
         with session_scope() as db:
             db.add(PushChannel(calendar_id=bench.calendar_id, provider=Provider.LOCAL,
-                               channel_id=channel_id, secret=secret,
+                               channel_id=made.channel_id, resource_id=name, secret=made.secret,
                                expires_at=START + timedelta(days=3650)))  # fmt: skip
 
 

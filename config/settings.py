@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_from: str = "calsync@localhost"
 
+    # Calendar systems beyond the built-in ones: `module:attribute` names of registry entries
+    # (`providers.registry.ProviderEntry`), comma-separated.
+    extra_providers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     # Wix app.
     wix_app_id: str = ""
     wix_app_secret: SecretStr = SecretStr("")
@@ -166,7 +170,7 @@ class Settings(BaseSettings):
             raise ValueError("not a broker URL (expected e.g. redis://host:6379/0)")
         return value
 
-    @field_validator("encryption_keys", mode="before")
+    @field_validator("encryption_keys", "extra_providers", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
@@ -220,6 +224,14 @@ class Settings(BaseSettings):
         raise SettingsError(
             "invalid setting CALSYNC_REDIS_URL: required when the broker is not Redis"
         )
+
+    def request_rate(self, quota: str) -> float:
+        """Requests per second one account may make, by the quota its system falls under."""
+        rates = {"google": self.google_requests_per_second,
+                 "microsoft": self.microsoft_requests_per_second,
+                 "caldav": self.caldav_requests_per_second, "wix": self.wix_requests_per_second,
+                 "local": self.local_requests_per_second}  # fmt: skip
+        return rates[quota]
 
     def webhook_url(self, provider: str) -> str:
         return f"{str(self.public_base_url).rstrip('/')}/webhooks/{provider}"

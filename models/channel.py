@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Timestamps, new_id
 from models.crypto import EncryptedJSON
-from models.enums import ChannelStatus, Provider, db_enum
+from models.enums import ChannelStatus, db_enum
 from models.types import UTCDateTime
 
 
@@ -21,7 +21,7 @@ class PushChannel(Timestamps, Base):
     calendar_id: Mapped[str] = mapped_column(
         ForeignKey("external_calendars.id", ondelete="CASCADE")
     )
-    provider: Mapped[Provider] = mapped_column(db_enum(Provider))
+    provider: Mapped[str] = mapped_column(String(40))  # a `providers.registry` id
     channel_id: Mapped[str] = mapped_column(String(200), unique=True)
     resource_id: Mapped[str | None] = mapped_column(String(1024))
     # Google channel token or Graph clientState: proves a notification came from the provider.

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Timestamps, new_id
 from models.crypto import EncryptedJSON
-from models.enums import ConnectionStatus, ErrorReason, Provider, db_enum
+from models.enums import ConnectionStatus, ErrorReason, db_enum
 from models.types import PortableJSON, UTCDateTime
 
 
@@ -23,7 +23,7 @@ class Connection(Timestamps, Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
-    provider: Mapped[Provider] = mapped_column(db_enum(Provider))
+    provider: Mapped[str] = mapped_column(String(40))  # a `providers.registry` id
     schedule_id: Mapped[str] = mapped_column(String(64))
     user_id: Mapped[str | None] = mapped_column(String(64))
     external_account_email: Mapped[str | None] = mapped_column(String(320))

@@ -8,6 +8,8 @@ from sqlalchemy import Enum
 
 
 class Provider(StrEnum):
+    """The built-in calendar systems' ids (`providers.registry` has them all, plugins too)."""
+
     GOOGLE = "google"
     MICROSOFT = "microsoft"
     APPLE = "apple"

@@ -1,6 +1,13 @@
-"""The interface every calendar system implements (Wix, Google, Microsoft, CalDAV, memory).
+"""The two interfaces every calendar system implements, and what it declares it can do.
 
-It speaks calsync's own event type (`sync.event.CanonicalEvent`, wrapped in
+- `CalendarAccount`, the account level: one connected account's calendars, a dedicated calendar
+  made for the sessions, push channels opened, renewed and stopped, credentials refreshed.
+- `CalendarProvider`, the calendar level: one calendar's changes, window, and idempotent writes.
+- `Capabilities`: push or poll, how an account connects, what it can make; declared in each
+  system's registry entry (`providers.registry`), never probed. How many writes a calendar
+  takes at once is declared by the calendar itself (`write_concurrency`).
+
+The calendar level speaks calsync's own event type (`sync.event.CanonicalEvent`, wrapped in
 `sync.snapshot.RemoteEvent`); each provider maps its API to it and back. Every write is
 idempotent, so a retried run can never make a second copy or overwrite a concurrent edit:
 
@@ -17,32 +24,30 @@ idempotent, so a retried run can never make a second copy or overwrite a concurr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from sync.event import CanonicalEvent
 from sync.side import Side
 from sync.snapshot import RemoteEvent, SideSnapshot
 
 __all__ = [
-    "AlreadyExists",
+    "AccountHooks",
+    "AccountSource",
     "BeforeRequest",
+    "CalendarAccount",
     "CalendarInfo",
     "CalendarProvider",
+    "Capabilities",
     "ChangePage",
-    "CursorExpired",
-    "NotFound",
-    "PermanentError",
-    "PermanentReason",
-    "PreconditionFailed",
-    "ProviderError",
-    "RateLimited",
+    "Channel",
+    "ConnectMethod",
+    "Credentials",
     "RemoteEvent",
     "SyncWindow",
-    "TransientError",
 ]
 
 # Called before every HTTP request a provider makes: counts the call and takes a token from the
@@ -63,8 +68,8 @@ class CalendarInfo:
     """One calendar of a connected account, as listing the account's calendars shows it."""
 
     remote_id: str
-    name: str
-    read_only: bool
+    name: str = ""
+    read_only: bool = False
     primary: bool = False
     time_zone: str | None = None
 
@@ -85,9 +90,11 @@ class ChangePage:
 class CalendarProvider(Protocol):
     """One calendar (a Wix staff schedule, or one external calendar) as calsync sees it.
 
-    A provider that can take several writes at once also has `write_concurrency: int` (how
-    many; `tasks.waves`). Without it, writes go one at a time.
+    `write_concurrency` is how many writes it takes at once (`tasks.waves`): 1 for most.
     """
+
+    @property
+    def write_concurrency(self) -> int: ...
 
     @property
     def read_only(self) -> bool: ...
@@ -120,48 +127,105 @@ class CalendarProvider(Protocol):
     def delete(self, event_id: str, if_match: str | None) -> None: ...
 
 
-class ProviderError(Exception):
-    """Anything a provider call can fail with that calsync handles."""
+class ConnectMethod(StrEnum):
+    OAUTH = "OAUTH"  # the account owner signs in at the provider
+    CREDENTIALS = "CREDENTIALS"  # a user name and password (CalDAV, an Apple app password)
 
 
-class TransientError(ProviderError):
-    """Try again later (network, 5xx); `retry_after` in seconds when the provider said."""
+@dataclass(frozen=True)
+class Capabilities:
+    """What a calendar system can do, declared in its registry entry.
 
-    def __init__(self, message: str = "", retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+    - `push`: it notifies changes on push channels; without push, its calendars are polled.
+    - `renews_in_place`: a channel is renewed by extending it (Graph); otherwise a new channel
+      is opened first and the old one stopped, so no notification falls between.
+    - `dedicated_calendar`: it can make a calendar of its own for the sessions.
+    - `primary_after_connect`: the primary calendar's id is only learnt by listing the
+      account's calendars after connecting (Graph), not at connect time.
+    """
 
-
-class RateLimited(TransientError):
-    """429, or Google's 403 rate-limit reasons."""
-
-
-class PermanentReason(StrEnum):
-    TOKEN_REVOKED = "TOKEN_REVOKED"  # invalid_grant: the user must reconnect
-    FORBIDDEN = "FORBIDDEN"  # no write access (a read-only calendar), or no access at all
-    CALENDAR_DELETED = "CALENDAR_DELETED"
-    INVALID_EVENT = "INVALID_EVENT"  # the provider refuses this event's content
-
-
-class PermanentError(ProviderError):
-    """Retrying will not help; the connection (or the event) needs a person."""
-
-    def __init__(self, reason: PermanentReason, message: str = "") -> None:
-        super().__init__(message or reason.value)
-        self.reason = reason
+    connect: ConnectMethod
+    push: bool = False
+    renews_in_place: bool = False
+    dedicated_calendar: bool = False
+    primary_after_connect: bool = False
 
 
-class PreconditionFailed(ProviderError):
-    """412: the event changed since the version passed as If-Match."""
+@dataclass(frozen=True)
+class Credentials:
+    """What an account stores (encrypted) to act again, and when its access token expires."""
+
+    data: Mapping[str, Any]
+    expires_at: datetime | None = None
 
 
-class NotFound(ProviderError):
-    """404/410 on get or update. (On delete, a missing event counts as deleted.)"""
+@dataclass(frozen=True)
+class AccountSource:
+    """A connection as a provider needs it to open the account: no database row, plain values."""
+
+    connection_id: str
+    provider: str
+    credentials: Mapping[str, Any]
+    server_url: str | None = None
 
 
-class AlreadyExists(ProviderError):
-    """409 on create when the provider cannot hand back the existing event itself."""
+
+# Refreshed credentials, handed over as soon as a provider has them, to be stored at once.
+CredentialsSaved = Callable[[Credentials], None]
 
 
-class CursorExpired(ProviderError):
-    """The change cursor (sync token, delta link, sync-collection token) is no longer valid."""
+@dataclass(frozen=True)
+class AccountHooks:
+    """What the caller lends an account: an HTTP client it may share (`httpx.Client`), a call
+    before every request (counting, quota), and where refreshed credentials go."""
+
+    http: Any = None
+    before_request: BeforeRequest | None = None
+    on_credentials: CredentialsSaved | None = None
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A push channel as the provider opened it. `secret` proves a notification genuine (a
+    Google channel token, a Graph clientState, the local store's signing key)."""
+
+    channel_id: str
+    resource_id: str
+    secret: str
+    expires_at: datetime
+
+
+@runtime_checkable
+class CalendarAccount(Protocol):
+    """One connected account of a calendar system. Methods a system's capabilities rule out
+    raise `NotImplementedError` (a CalDAV account has no channels)."""
+
+    def list_calendars(self) -> list[CalendarInfo]: ...
+
+    def calendar(self, info: CalendarInfo, window: SyncWindow) -> CalendarProvider:
+        """The calendar `info` names (its id, read-only flag, whether it is the primary one)."""
+        ...
+
+    def create_calendar(self, name: str, key: str) -> CalendarInfo:
+        """A new calendar for the sessions; `key` makes a retry find the one it made."""
+        ...
+
+    def open_channel(self, calendar_id: str, address: str) -> Channel:
+        """Ask for notifications of the calendar's changes at `address`."""
+        ...
+
+    def renew_channel(self, channel: Channel, calendar_id: str, address: str) -> Channel:
+        """The channel that carries on: the same one extended, or a new one for the calendar
+        (the old one then stopped). A channel the provider no longer has is replaced."""
+        ...
+
+    def stop_channel(self, channel: Channel) -> None:
+        """Stop the notifications; a channel the provider no longer knows counts as stopped."""
+        ...
+
+    def refresh_credentials(self) -> Credentials:
+        """New credentials ahead of expiry (OAuth); `PermanentError` when refused for good."""
+        ...
+
+    def close(self) -> None: ...
+

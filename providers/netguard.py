@@ -22,7 +22,7 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
-from providers.base import PermanentError, PermanentReason
+from providers.errors import PermanentError, PermanentReason
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

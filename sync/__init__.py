@@ -33,7 +33,7 @@ from sync.event import (
 from sync.link import Link, Marker, idempotency_key, link_id_for
 from sync.merge import Conflict
 from sync.planner import plan
-from sync.policy import ConflictPolicy, ConnectionPolicy, MassDeleteGuard, Privacy, ProviderName
+from sync.policy import ConflictPolicy, ConnectionPolicy, MassDeleteGuard, Privacy
 from sync.reasons import Reason
 from sync.side import Side
 from sync.snapshot import RemoteEvent, SideSnapshot
@@ -55,7 +55,6 @@ __all__ = [
     "MassDeletionSuspected",
     "PlanResult",
     "Privacy",
-    "ProviderName",
     "Reason",
     "Recurrence",
     "RemoteEvent",

@@ -31,7 +31,7 @@ def create_copy(draft: Draft, link: Link, origin_item: RemoteEvent, reason: Reas
             event=copy,
             idempotency_key=idempotency_key(link.link_id, link.generation),
             marker=draft.marker(link.link_id),
-            tag=draft.policy.provider.value if target is Side.WIX else None,
+            tag=draft.policy.tag if target is Side.WIX else None,
             series_link_id=series_link_id,
             reason=reason,
         )

@@ -22,16 +22,6 @@ class ConflictPolicy(StrEnum):
     LATEST_WINS = "latest_wins"  # by modification time; within the clock skew, the origin
 
 
-class ProviderName(StrEnum):
-    """The tag an imported busy block carries on the Wix schedule."""
-
-    GOOGLE = "google"
-    MICROSOFT = "microsoft"
-    APPLE = "apple"
-    CALDAV = "caldav"
-    LOCAL = "local"  # calsync's own calendar store (tests, demo, benchmarks)
-
-
 @dataclass(frozen=True)
 class MassDeleteGuard:
     """A side that had at least `min_links` linked events and now lost all of them, or more
@@ -53,7 +43,7 @@ class ConnectionPolicy:
     # scoped by it, so the calendars of one connection never take each other's copies for
     # orphans, and one event id in two calendars names two links.
     owner_id: str
-    provider: ProviderName
+    tag: str  # what the external calendar's busy blocks carry on the Wix schedule: its system
     import_enabled: bool = True  # external -> Wix
     export_enabled: bool = True  # Wix -> external
     read_only: bool = False  # the external calendar may not be written at all

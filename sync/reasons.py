@@ -33,6 +33,8 @@ class Reason(StrEnum):
     NO_LONGER_BLOCKING = "NO_LONGER_BLOCKING"  # became free or all-day: its block goes
     WITH_ITS_SERIES = "WITH_ITS_SERIES"  # an instance goes when its series is deleted
     ORPHANED_COPY = "ORPHANED_COPY"  # our copy that no link owns (source gone, or a twin)
+    COPY_WITHDRAWN = "COPY_WITHDRAWN"  # its direction was switched off in the sync config
+    DISCONNECTED = "DISCONNECTED"  # the connection ended: calsync takes back all it made
     # bookkeeping and skips
     ECHO = "ECHO"  # our own write coming back, or a version bump without a content change
     IN_SYNC = "IN_SYNC"  # a change that needs no write (e.g. both sides made the same one)

@@ -5,8 +5,9 @@ TASK_MODULES = [
     "tasks.calendar_sync",
     "tasks.maintenance",
     "tasks.channels",
-    "tasks.subscriptions",
     "tasks.tokens",
-    "tasks.connections",
+    "tasks.first_sync",
+    "tasks.reconfigure",
+    "tasks.disconnect",
     "tasks.mail",
 ]

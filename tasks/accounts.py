@@ -1,22 +1,29 @@
-"""A connection's provider account, built from its stored (encrypted) credentials.
+"""A connection's account at its calendar system, opened through the registry from the stored
+(encrypted) credentials.
 
-Refreshed OAuth tokens are written back at once, in their own transaction, so a worker that
+Refreshed credentials are written back at once, in their own transaction, so a worker that
 dies later does not lose them and the next run does not refresh again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from config import Settings
-from models import Connection
+from models import Connection, ExternalCalendar
 from models.types import utcnow
-from providers.base import BeforeRequest, SyncWindow
-from providers.caldav import APPLE_URL, CalDAVAccount
-from providers.google import GoogleAccount
-from providers.google_auth import GoogleOAuthClient, GoogleTokens
-from providers.microsoft import MicrosoftAccount
-from providers.microsoft_auth import MicrosoftTokens
+from providers import registry
+from providers.base import (
+    AccountHooks,
+    AccountSource,
+    BeforeRequest,
+    CalendarAccount,
+    CalendarInfo,
+    Credentials,
+    SyncWindow,
+)
 from tasks.context import WorkerContext
 
 
@@ -28,67 +35,47 @@ def sync_window(settings: Settings, now: datetime | None = None) -> SyncWindow:
     )
 
 
-def google_client(settings: Settings, before_request: BeforeRequest | None = None
-                  ) -> GoogleOAuthClient:  # fmt: skip
-    return GoogleOAuthClient(
-        settings.google_client_id, settings.google_client_secret.get_secret_value(),
-        str(settings.google_token_url), before_request=before_request,
-    )  # fmt: skip
+def source_of(connection: Connection) -> AccountSource:
+    return AccountSource(connection.id, str(connection.provider), connection.credentials or {},
+                         connection.server_url)  # fmt: skip
 
 
-def google_account(
-    context: WorkerContext, connection: Connection, before_request: BeforeRequest | None = None
-) -> GoogleAccount:
-    settings = context.settings
+def calendar_info(calendar: ExternalCalendar) -> CalendarInfo:
+    return CalendarInfo(calendar.remote_id, calendar.name or "", calendar.read_only,
+                        calendar.is_primary)  # fmt: skip
+
+
+def open_account(
+    context: WorkerContext, connection: Connection, *, system: str | None = None,
+    before_request: BeforeRequest | None = None,
+) -> CalendarAccount:  # fmt: skip
+    """The connection's account (or its account at `system`: the local store standing in for
+    the Wix side has channels of its own)."""
     connection_id = connection.id
 
-    def keep(tokens: GoogleTokens) -> None:
-        save_credentials(context, connection_id, tokens.to_dict(), tokens.expiry)
+    def keep(credentials: Credentials) -> None:
+        save_credentials(context, connection_id, credentials)
 
-    return GoogleAccount(
-        GoogleTokens.from_dict(connection.credentials or {}),
-        client_id=settings.google_client_id,
-        client_secret=settings.google_client_secret.get_secret_value(),
-        token_url=str(settings.google_token_url),
-        api_base_url=str(settings.google_api_base_url),
-        before_request=before_request,
-        on_tokens=keep,
-    )
+    hooks = AccountHooks(context.http, before_request, keep)
+    entry = registry.entry(system or connection.provider, context.settings)
+    return entry.open_account(context.settings, source_of(connection), hooks)
 
 
-def microsoft_account(
-    context: WorkerContext, connection: Connection, before_request: BeforeRequest | None = None
-) -> MicrosoftAccount:
-    connection_id = connection.id
-
-    def keep(tokens: MicrosoftTokens) -> None:
-        save_credentials(context, connection_id, tokens.to_dict(), tokens.expires_at)
-
-    return MicrosoftAccount.from_settings(
-        MicrosoftTokens.from_dict(connection.credentials or {}), context.settings,
-        before_request=before_request, on_tokens=keep,
-    )  # fmt: skip
+@contextmanager
+def account(context: WorkerContext, connection: Connection, *, system: str | None = None
+            ) -> Iterator[CalendarAccount]:  # fmt: skip
+    """`open_account`, closed afterwards."""
+    opened = open_account(context, connection, system=system)
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
-def caldav_account(
-    context: WorkerContext, connection: Connection, before_request: BeforeRequest | None = None
-) -> CalDAVAccount:
-    """A CalDAV server's account (Apple: iCloud, found from its well-known URL)."""
-    settings, secret = context.settings, connection.credentials or {}
-    url = connection.server_url or (str(settings.apple_caldav_url) or APPLE_URL)
-    return CalDAVAccount(
-        url, str(secret.get("username", "")), str(secret.get("password", "")),
-        before_request=before_request, allow_private=settings.caldav_allow_private,
-        max_concurrent=settings.caldav_max_concurrent_requests,
-    )  # fmt: skip
-
-
-def save_credentials(
-    context: WorkerContext, connection_id: str, credentials: dict[str, object],
-    expires_at: datetime | None,
-) -> None:  # fmt: skip
+def save_credentials(context: WorkerContext, connection_id: str, credentials: Credentials
+                     ) -> None:  # fmt: skip
     with context.sessions() as db, db.begin():
         connection = db.get(Connection, connection_id)
         if connection is not None:
-            connection.credentials = dict(credentials)
-            connection.token_expires_at = expires_at
+            connection.credentials = dict(credentials.data)
+            connection.token_expires_at = credentials.expires_at

@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from providers.base import (
-    CalendarProvider,
+from providers.base import CalendarProvider
+from providers.errors import (
     CursorExpired,
     NotFound,
     PermanentError,

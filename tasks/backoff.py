@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from providers.errors import TransientError
+
 
 def retry_delay(
     attempt: int,
@@ -24,3 +26,10 @@ def retry_delay(
     if retry_after is not None:
         delay = max(delay, retry_after)
     return min(delay, cap) if retry_after is None or retry_after <= cap else retry_after
+
+
+def retry_after_error(attempt: int, error: Exception, cap: float) -> float:
+    """The delay after `error`: soon while a sync run holds the calendar's lock (runs are
+    short), backing off if it stays held; a provider's `Retry-After` as the floor."""
+    retry_after = error.retry_after if isinstance(error, TransientError) else None
+    return retry_delay(attempt, retry_after, cap=cap)

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from celery import Task, shared_task
 
-from models import Connection, ConnectionStatus, ErrorReason, ExternalCalendar
+from models import Connection, ExternalCalendar
 from models.notifications import open_span
 from models.types import utcnow
-from providers.base import PermanentError, PermanentReason, ProviderError, TransientError
+from providers.errors import PermanentError, ProviderError, TransientError
 from tasks.backoff import retry_delay
 from tasks.context import WorkerContext, worker_context
+from tasks.enqueue import SYNC_CALENDAR, send
+from tasks.failures import mark_refused
 from tasks.runner import RunOutcome, run_calendar
 
 log = logging.getLogger(__name__)
-
-# How a provider's permanent refusal shows on the connection (Wix's errorReason values).
-ERROR_REASONS = {
-    PermanentReason.TOKEN_REVOKED: ErrorReason.TOKEN_REVOKED,
-    PermanentReason.CALENDAR_DELETED: ErrorReason.EXTERNAL_CALENDAR_DELETED,
-}
 
 
 @shared_task(bind=True, name="tasks.calendar_sync.sync_calendar", max_retries=None)
@@ -33,7 +27,7 @@ def sync_calendar(self: Task, calendar_id: str, trigger: str = "webhook", full: 
     context = worker_context()
     if trigger == "webhook" and (wait := quiet_wait(context, calendar_id)) > 0:
         # Notifications are still arriving: run once they pause, so one run reads them all.
-        sync_calendar.apply_async(args=[calendar_id, trigger, full], countdown=wait)
+        send(SYNC_CALENDAR, [calendar_id, trigger, full], countdown=wait)
         return {"postponed": wait}
     context.gate.clear_queued(calendar_id)  # from now on, new notifications need a new task
     token = context.gate.acquire(calendar_id)
@@ -78,7 +72,7 @@ def sync_while_dirty(
 ) -> int:
     """Run, then run once more for every batch of notifications that came in meanwhile."""
     runs = 0
-    heartbeat = _heartbeat(context, calendar_id, token)
+    heartbeat = context.gate.heartbeat(calendar_id, token)
     while True:
         outcome: RunOutcome = run_calendar(context, calendar_id, trigger, full, heartbeat)
         runs += 1
@@ -87,18 +81,6 @@ def sync_while_dirty(
         if not context.gate.release(calendar_id, token):
             return runs
         trigger, full = "follow_up", False
-
-
-def _heartbeat(context: WorkerContext, calendar_id: str, token: str) -> Callable[[], None]:
-    interval = context.settings.calendar_lock_seconds / 3
-    last = [time.monotonic()]
-
-    def beat() -> None:
-        if time.monotonic() - last[0] >= interval:
-            context.gate.extend(calendar_id, token)  # raises LockLost: stop before writing more
-            last[0] = time.monotonic()
-
-    return beat
 
 
 def _retry_later(
@@ -128,18 +110,4 @@ def mark_error(context: WorkerContext, calendar_id: str, error: PermanentError) 
         calendar = db.get(ExternalCalendar, calendar_id)
         connection_id = None if calendar is None else calendar.connection_id
     if connection_id is not None:
-        mark_connection_error(context, connection_id, error)
-
-
-def mark_connection_error(context: WorkerContext, connection_id: str, error: PermanentError
-                          ) -> None:  # fmt: skip
-    """The connection stops syncing until a person acts (reconnects, fixes access)."""
-    with context.sessions() as db, db.begin():
-        connection = db.get(Connection, connection_id)
-        if connection is None:
-            return
-        connection.status = ConnectionStatus.ERROR
-        connection.error_reason = ERROR_REASONS.get(error.reason)
-        connection.error_message = str(error)[:2000]
-    log.warning("connection needs attention", extra={"connection_id": connection_id,
-                                                      "reason": error.reason.value})  # fmt: skip
+        mark_refused(context, connection_id, error)

@@ -1,154 +1,92 @@
-"""Push channels: opened per synced calendar, renewed before they expire (the new one first,
-then the old one stopped, so no notification falls between), stopped on disconnect.
+"""Push channels: opened per synced calendar of a system that pushes, renewed before they expire,
+mended when the system says so, stopped on disconnect.
 
-Providers with channels: the local store, Google (`events.watch`) and Microsoft (Graph
-subscriptions, renewed in place: see `_renew`). CalDAV has none and is polled.
+How a channel is renewed is the system's own (`CalendarAccount.renew_channel`): Graph extends a
+subscription in place; Google and the local store open a new channel first and then stop the
+old one, so no notification falls between. Systems without push are polled (`maintenance`).
 
-A Graph subscription is on `/me/events`, the whole mailbox (the only event resource Graph
-documents): each synced calendar still gets its own, so a change anywhere in the mailbox asks
-each calendar for one delta round, which is empty for the calendars the change is not in.
+The local store standing in for the Wix side (`CALSYNC_WIX_LOCAL_STORE_URL`) has channels too,
+on the store calendar of the schedule: a channel row names its own system, which may differ
+from its connection's.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
-import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import (
-    INACTIVE,
-    ChannelStatus,
-    Connection,
-    ExternalCalendar,
-    Provider,
-    PushChannel,
-)
+from models import INACTIVE, ChannelStatus, Connection, ExternalCalendar, PushChannel
 from models.types import utcnow
-from providers.base import NotFound, ProviderError
-from providers.local import LocalCalendar
-from providers.microsoft import EVENTS_RESOURCE
-from tasks.accounts import google_account, microsoft_account
+from providers import registry
+from providers.base import Channel
+from providers.errors import ProviderError, TransientError
+from providers.push import ChannelEvent
+from tasks.accounts import account
+from tasks.backoff import retry_after_error
 from tasks.context import WorkerContext, worker_context
+from tasks.enqueue import MEND_CHANNEL, OPEN_CHANNELS, request_sync
 
 log = logging.getLogger(__name__)
-LOCAL_CHANNEL_DAYS = 7
-# Graph's limit for Outlook event subscriptions is 10,080 minutes now and was 4,230: stay inside
-# the smaller one; renewal comes `channel_renew_before` (a day by default) earlier still.
-GRAPH_SUBSCRIPTION_MINUTES = 4_200
-WATCHED = (Provider.LOCAL, Provider.GOOGLE, Provider.MICROSOFT)
+
+
+def channel_of(row: PushChannel) -> Channel:
+    return Channel(row.channel_id, row.resource_id or "", row.secret or "", row.expires_at)
+
+
+def row_of(calendar: ExternalCalendar, system: str, channel: Channel) -> PushChannel:
+    return PushChannel(calendar_id=calendar.id, provider=system, channel_id=channel.channel_id,
+                       resource_id=channel.resource_id, secret=channel.secret,
+                       expires_at=channel.expires_at)  # fmt: skip
 
 
 def open_channel(
     context: WorkerContext, connection: Connection, calendar: ExternalCalendar,
-    provider: Provider | None = None, resource: str | None = None,
+    system: str | None = None, resource: str | None = None,
 ) -> PushChannel:  # fmt: skip
-    """Start a channel for one calendar; the caller adds the returned row. A `local` channel
-    may also watch the store calendar standing in for the Wix side (`resource`)."""
-    provider = provider or connection.provider
-    if provider is Provider.MICROSOFT:
-        return open_subscription(context, connection, calendar)
-    channel_id, secret = uuid.uuid4().hex, secrets.token_urlsafe(32)
-    row = PushChannel(calendar_id=calendar.id, provider=provider, channel_id=channel_id,
-                      secret=secret)  # fmt: skip
-    address = context.settings.webhook_url(provider.value)
-    if provider is Provider.GOOGLE:
-        watched = google_account(context, connection).watch(
-            calendar.remote_id, channel_id, secret, address
-        )
-        row.resource_id = watched.resource_id
-        row.expires_at = watched.expires_at or utcnow() + timedelta(days=7)
-    elif provider is Provider.LOCAL:
-        row.resource_id = resource or calendar.remote_id
-        LocalCalendar(_store_of(context, connection), row.resource_id, context.http).watch(
-            channel_id, address, secret
-        )
-        row.expires_at = utcnow() + timedelta(days=LOCAL_CHANNEL_DAYS)
-    else:
-        raise ValueError(f"{provider.value} has no push channels")
-    return row
+    """Start a channel for one calendar; the caller adds the returned row. `system` and
+    `resource`: a channel of the local store standing in for the Wix side, on its calendar."""
+    system = system or str(connection.provider)
+    with account(context, connection, system=system) as opened:
+        made = opened.open_channel(resource or calendar.remote_id,
+                                   context.settings.webhook_url(system))  # fmt: skip
+    return row_of(calendar, system, made)
 
 
-def open_subscription(
-    context: WorkerContext, connection: Connection, calendar: ExternalCalendar
-) -> PushChannel:
-    """A Graph subscription to the mailbox's events; Graph runs the validation handshake on
-    both of our URLs before it answers. Its id is the channel id, and its random clientState
-    (stored encrypted) is what every notification must carry."""
-    client_state = secrets.token_urlsafe(32)  # Graph allows up to 128 characters
-    address = context.settings.webhook_url(Provider.MICROSOFT.value)
-    expires = utcnow() + timedelta(minutes=GRAPH_SUBSCRIPTION_MINUTES)
-    account = microsoft_account(context, connection)
-    try:
-        made = account.subscribe(EVENTS_RESOURCE, address, f"{address}/lifecycle", client_state,
-                                 expires)  # fmt: skip
-    finally:
-        account.close()
-    return PushChannel(calendar_id=calendar.id, provider=Provider.MICROSOFT, channel_id=made.id,
-                       resource_id=made.resource, secret=client_state,
-                       expires_at=made.expires_at)  # fmt: skip
+def renew_channel(context: WorkerContext, db: Session, connection: Connection,
+                  calendar: ExternalCalendar, old: PushChannel) -> None:  # fmt: skip
+    """The channel that carries on: `old` extended, or a new row (and `old` stopped)."""
+    system = str(old.provider)
+    with account(context, connection, system=system) as opened:
+        fresh = opened.renew_channel(channel_of(old), calendar.remote_id,
+                                     context.settings.webhook_url(system))  # fmt: skip
+    if fresh.channel_id == old.channel_id:
+        old.expires_at = fresh.expires_at
+        return
+    old.status = ChannelStatus.STOPPED
+    db.add(row_of(calendar, system, fresh))
 
 
-def renew_subscription(
-    context: WorkerContext, connection: Connection, calendar: ExternalCalendar,
-    channel: PushChannel,
-) -> PushChannel | None:  # fmt: skip
-    """PATCH the expiry (which also reauthorizes); None when `channel` itself runs on. A
-    subscription Graph no longer has is replaced: the new row is returned, the old one stopped
-    (only once the new one exists, so a failure leaves it due for the next round)."""
-    expires = utcnow() + timedelta(minutes=GRAPH_SUBSCRIPTION_MINUTES)
-    account = microsoft_account(context, connection)
-    try:
-        channel.expires_at = account.renew(channel.channel_id, expires).expires_at
-        return None
-    except NotFound:
-        pass  # Graph removed it
-    finally:
-        account.close()
-    return replace_subscription(context, connection, calendar, channel)
-
-
-def replace_subscription(
-    context: WorkerContext, connection: Connection, calendar: ExternalCalendar,
-    channel: PushChannel,
-) -> PushChannel:  # fmt: skip
-    """A new subscription for a calendar whose old one Graph removed; the caller adds it."""
-    fresh = open_subscription(context, connection, calendar)
-    channel.status = ChannelStatus.STOPPED
-    return fresh
-
-
-def _store_of(context: WorkerContext, connection: Connection) -> str:
-    """The local store a local channel lives in: the connection's, or the Wix side's."""
-    store = connection.server_url if connection.provider is Provider.LOCAL else None
-    store = store or context.settings.wix_local_store_url
-    assert store, "a local channel needs a store"
-    return store
+def reopen_channel(context: WorkerContext, db: Session, connection: Connection,
+                   calendar: ExternalCalendar, old: PushChannel) -> None:  # fmt: skip
+    """A new channel for one the system removed on its side."""
+    db.add(open_channel(context, connection, calendar, str(old.provider), old.resource_id
+                        if old.provider != connection.provider else None))  # fmt: skip
+    old.status = ChannelStatus.STOPPED
 
 
 def stop_channel(context: WorkerContext, connection: Connection, channel: PushChannel) -> None:
-    """Ask the provider to stop sending; a channel it no longer knows counts as stopped."""
-    if channel.provider is Provider.GOOGLE:
-        google_account(context, connection).stop_channel(
-            channel.channel_id, channel.resource_id or ""
-        )
-    elif channel.provider is Provider.MICROSOFT:
-        account = microsoft_account(context, connection)
-        try:
-            account.unsubscribe(channel.channel_id)  # a 404 counts as done
-        finally:
-            account.close()
-    elif channel.provider is Provider.LOCAL:
-        LocalCalendar(_store_of(context, connection), channel.resource_id or "", context.http
-                      ).stop_watch(channel.channel_id)  # fmt: skip
+    """Ask the system to stop sending; a channel it no longer knows counts as stopped."""
+    with account(context, connection, system=str(channel.provider)) as opened:
+        opened.stop_channel(channel_of(channel))
     channel.status = ChannelStatus.STOPPED
 
 
-@shared_task(name="tasks.maintenance.open_channels")
+@shared_task(name=OPEN_CHANNELS)
 def open_channels(connection_id: str) -> dict[str, int]:
     return {"opened": open_connection_channels(worker_context(), connection_id)}
 
@@ -158,7 +96,7 @@ def open_connection_channels(context: WorkerContext, connection_id: str) -> int:
     opened = 0
     with context.sessions() as db, db.begin():
         connection = db.get(Connection, connection_id)
-        if connection is None or connection.provider not in WATCHED:
+        if connection is None or not _pushes(context, str(connection.provider)):
             return 0
         for calendar in _synced_calendars(db, connection_id):
             live = db.scalar(select(PushChannel.id).where(
@@ -169,6 +107,10 @@ def open_connection_channels(context: WorkerContext, connection_id: str) -> int:
                 db.add(open_channel(context, connection, calendar))
                 opened += 1
     return opened
+
+
+def _pushes(context: WorkerContext, system: str) -> bool:
+    return system in registry.pushing(context.settings)
 
 
 def stop_connection_channels(context: WorkerContext, connection_id: str) -> int:
@@ -185,11 +127,7 @@ def stop_connection_channels(context: WorkerContext, connection_id: str) -> int:
                    PushChannel.status == ChannelStatus.ACTIVE)
         ).all()  # fmt: skip
         for channel in channels:
-            try:
-                stop_channel(context, connection, channel)
-            except ProviderError as error:  # it expires by itself; our receiver ignores it
-                log.warning("could not stop channel %s: %s", channel.channel_id, error)
-                channel.status = ChannelStatus.STOPPED
+            stop_orphan(context, connection, channel)
             stopped += 1
     return stopped
 
@@ -206,20 +144,16 @@ def renew_expiring(context: WorkerContext, now: datetime | None = None) -> int:
         expiring = db.scalars(
             select(PushChannel)
             .where(PushChannel.status == ChannelStatus.ACTIVE, PushChannel.expires_at < horizon,
-                   PushChannel.provider.in_(WATCHED))
+                   PushChannel.provider.in_(registry.pushing(context.settings)))
             .with_for_update(skip_locked=True)
         ).all()  # fmt: skip
         for old in expiring:
-            calendar = db.get(ExternalCalendar, old.calendar_id)
-            connection = None if calendar is None else db.get(Connection, calendar.connection_id)
-            if calendar is None or connection is None:
-                old.status = ChannelStatus.STOPPED
+            found = _owners(db, context, old)
+            if found is None:
                 continue
-            if not still_wanted(connection, calendar):
-                stop_orphan(context, connection, old)
-                continue
+            connection, calendar = found
             try:
-                _renew(context, db, connection, calendar, old)
+                renew_channel(context, db, connection, calendar, old)
             except ProviderError as error:  # tried again on the next round
                 log.warning("could not renew channel %s: %s", old.channel_id, error)
                 continue
@@ -227,18 +161,19 @@ def renew_expiring(context: WorkerContext, now: datetime | None = None) -> int:
     return renewed
 
 
-def _renew(context: WorkerContext, db: Session, connection: Connection,
-           calendar: ExternalCalendar, old: PushChannel) -> None:  # fmt: skip
-    if old.provider is Provider.MICROSOFT:
-        # Graph documents renewal as a PATCH of expirationDateTime on the same subscription
-        # (reference §2.1): the id, clientState and lifecycle URL stay, no second handshake, and
-        # never two subscriptions delivering every change twice. new-then-stop would buy nothing.
-        fresh = renew_subscription(context, connection, calendar, old)
-        if fresh is not None:
-            db.add(fresh)
-        return
-    db.add(open_channel(context, connection, calendar, old.provider, old.resource_id))
-    stop_channel(context, connection, old)
+def _owners(db: Session, context: WorkerContext, channel: PushChannel
+            ) -> tuple[Connection, ExternalCalendar] | None:  # fmt: skip
+    """The channel's connection and calendar while it is worth keeping; otherwise it is
+    stopped here and None returned."""
+    calendar = db.get(ExternalCalendar, channel.calendar_id)
+    connection = None if calendar is None else db.get(Connection, calendar.connection_id)
+    if calendar is None or connection is None:
+        channel.status = ChannelStatus.STOPPED
+        return None
+    if not still_wanted(connection, calendar):
+        stop_orphan(context, connection, channel)
+        return None
+    return connection, calendar
 
 
 def still_wanted(connection: Connection, calendar: ExternalCalendar) -> bool:
@@ -247,13 +182,56 @@ def still_wanted(connection: Connection, calendar: ExternalCalendar) -> bool:
 
 
 def stop_orphan(context: WorkerContext, connection: Connection, channel: PushChannel) -> None:
-    """A channel nothing needs any more (calendar dropped, connection ended): stop it rather
-    than let it run out, so the provider stops calling."""
+    """A channel nothing needs any more: stop it rather than let it run out, so the system
+    stops calling. If it cannot be reached, the channel runs out by itself and the receiver
+    ignores it meanwhile."""
     try:
         stop_channel(context, connection, channel)
-    except ProviderError as error:  # it runs out by itself; our receiver ignores it meanwhile
-        log.warning("could not stop orphaned channel %s: %s", channel.channel_id, error)
+    except ProviderError as error:
+        log.warning("could not stop channel %s: %s", channel.channel_id, error)
         channel.status = ChannelStatus.STOPPED
+
+
+# -- what a system says about a channel (Graph's lifecycle notifications) ----------------------
+
+
+@shared_task(bind=True, name=MEND_CHANNEL, max_retries=None)
+def mend_channel(self: Task, channel_id: str, event: str) -> dict[str, Any]:
+    context = worker_context()
+    try:
+        return mend(context, channel_id, ChannelEvent(event))
+    except TransientError as error:
+        delay = retry_after_error(self.request.retries, error, context.settings.max_retry_delay)
+        raise self.retry(countdown=delay, exc=error) from None
+
+
+def mend(context: WorkerContext, channel_id: str, event: ChannelEvent) -> dict[str, Any]:
+    """Renew the channel now (which also lets a paused one deliver again) or open a new one,
+    then sync once: changes made while it was paused or gone were never notified. A refusal
+    that is not transient leaves the channel due for beat's renewal round."""
+    with context.sessions() as db, db.begin():
+        channel = db.scalar(select(PushChannel).where(
+            PushChannel.channel_id == channel_id, PushChannel.status == ChannelStatus.ACTIVE,
+        ).with_for_update())  # fmt: skip
+        if channel is None:
+            return {"skipped": "no live channel"}  # already replaced or stopped
+        found = _owners(db, context, channel)
+        if found is None:
+            return {"stopped": channel_id}
+        connection, calendar = found
+        calendar_id = calendar.id
+        try:
+            if event is ChannelEvent.REOPEN:
+                reopen_channel(context, db, connection, calendar, channel)
+            else:
+                renew_channel(context, db, connection, calendar, channel)
+        except TransientError:
+            raise
+        except ProviderError as error:  # a refused handshake, a revoked token, ...
+            log.warning("could not act on %s for channel %s: %s", event.value, channel_id, error)
+            channel.expires_at = utcnow()
+    request_sync(context.gate, calendar_id, "lifecycle")
+    return {"event": event.value, "calendar": calendar_id}
 
 
 def _synced_calendars(db: Session, connection_id: str) -> list[ExternalCalendar]:

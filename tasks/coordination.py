@@ -13,6 +13,9 @@ slip between the holder's last check and its release.
 from __future__ import annotations
 
 import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import redis
 
@@ -47,6 +50,10 @@ return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 
 class LockLost(RuntimeError):
     """The lock expired and someone else may be writing: stop before the next write."""
+
+
+class CalendarBusy(Exception):
+    """A sync run holds the calendar's lock; try again in a moment."""
 
 
 class CalendarGate:
@@ -93,3 +100,28 @@ class CalendarGate:
     def extend(self, calendar_id: str, token: str) -> None:
         if not self._extend(keys=[self._keys(calendar_id)[0]], args=[token, self.lock_ms]):
             raise LockLost(calendar_id)
+
+    def heartbeat(self, calendar_id: str, token: str) -> Callable[[], None]:
+        """A call to make after each write: every third of the lock's time it extends the
+        lock, and raises `LockLost` if it was lost, so the holder stops before writing more."""
+        interval, last = self.lock_ms / 3000, [time.monotonic()]
+
+        def beat() -> None:
+            if time.monotonic() - last[0] >= interval:
+                self.extend(calendar_id, token)
+                last[0] = time.monotonic()
+
+        return beat
+
+    @contextmanager
+    def held(self, calendar_id: str) -> Iterator[Callable[[], None]]:
+        """The calendar's lock for work outside a sync run (removing copies), with its
+        heartbeat; `CalendarBusy` while a run holds it. A dirty mark a notification left stays
+        for the next run."""
+        token = self.acquire(calendar_id)
+        if token is None:
+            raise CalendarBusy(calendar_id)
+        try:
+            yield self.heartbeat(calendar_id, token)
+        finally:
+            self.abandon(calendar_id, token)

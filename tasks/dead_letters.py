@@ -10,9 +10,10 @@ from sqlalchemy import delete, select
 
 from models import DeadLetter, DeadLetterStatus
 from models.types import utcnow
-from providers.base import ProviderError, TransientError
+from providers.errors import ProviderError, TransientError
 from sync.actions import Action, RemoveOrphan
 from tasks.context import WorkerContext
+from tasks.enqueue import request_sync
 
 
 def change_key(action: Action) -> str:
@@ -97,8 +98,6 @@ def list_letters(
 def retry_letter(context: WorkerContext, letter_id: str) -> DeadLetter | None:
     """Release a parked change: the next run tries it once more (one more failure parks it
     again), and that run is requested now."""
-    from tasks.enqueue import request_sync
-
     with context.sessions() as db, db.begin():
         letter = db.get(DeadLetter, letter_id)
         if letter is None:
@@ -106,5 +105,5 @@ def retry_letter(context: WorkerContext, letter_id: str) -> DeadLetter | None:
         letter.status = DeadLetterStatus.RETRYING
         letter.attempts = max(0, context.settings.dead_letter_after - 1)
         calendar_id = letter.calendar_id
-    request_sync(context, calendar_id, "retry", full=True)
+    request_sync(context.gate, calendar_id, "retry", full=True)
     return letter

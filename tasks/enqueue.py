@@ -1,43 +1,95 @@
-"""Asking for a sync: what the API and beat call after their database commit."""
+"""Every way of handing work to the workers, for the API, beat and the tasks themselves.
+
+One path for all: send once, never retry the publish (a webhook must answer fast), and say
+False when the broker could not be reached; the caller has recorded the work already (the
+inbox, a connection due for reconciliation) and a sweeper or the dispatcher sends it later.
+Tasks are named, not imported, so nothing here depends on the task modules.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 import redis
+from celery import current_app
 from kombu.exceptions import OperationalError
 
-from tasks.context import WorkerContext
+from config import Settings
+from tasks.coordination import CalendarGate
 
 log = logging.getLogger(__name__)
 
+# Task names are what the broker carries (and routes by, `config.celery.TASK_ROUTES`): they stay
+# as they are when code moves, so messages already queued still find their task.
+SYNC_CALENDAR = "tasks.calendar_sync.sync_calendar"
+FIRST_SYNC = "tasks.connections.first_sync"
+RECONFIGURE = "tasks.connections.reconfigure"
+DISCONNECT = "tasks.connections.disconnect"
+OPEN_CHANNELS = "tasks.maintenance.open_channels"
+MEND_CHANNEL = "tasks.maintenance.mend_channel"
+APPROVAL_EMAIL = "tasks.mail.send_approval"
 
-def request_sync(
-    context: WorkerContext, calendar_id: str, trigger: str, full: bool = False,
-    delay: float = 0.0,
-) -> bool:  # fmt: skip
-    """Enqueue one sync of the calendar unless one is already waiting. False when the broker
-    could not be reached: the inbox sweeper tries again, so nothing recorded is lost.
 
-    `delay` holds the task back a moment so that a burst of notifications (including the
-    echoes of our own writes) is read by one run instead of many."""
-    from tasks.calendar_sync import sync_calendar
+def gate_for(settings: Settings) -> CalendarGate:
+    """The calendar gate a process that only enqueues needs (the API)."""
+    client = redis.Redis.from_url(settings.coordination_redis_url())
+    return CalendarGate(client, settings.broker_key_prefix, settings.calendar_lock_seconds)
 
+
+def send(task: str, args: Sequence[Any], countdown: float | None = None) -> bool:
     try:
-        if not full and not context.gate.mark_queued(calendar_id):
-            return True  # a waiting task will read this change too
-        # No publish retries here: a webhook must answer fast, and the sweeper retries.
-        sync_calendar.apply_async(
-            args=[calendar_id, trigger, full], retry=False, countdown=delay or None
-        )
+        current_app.send_task(task, args=list(args), countdown=countdown, retry=False)
     except (OperationalError, redis.RedisError):
-        _forget_queued(context, calendar_id)
-        log.warning("broker unreachable; left for the sweeper", extra={"calendar_id": calendar_id})
+        log.warning("broker unreachable", extra={"task": task})
         return False
     return True
 
 
-def _forget_queued(context: WorkerContext, calendar_id: str) -> None:
+def request_sync(gate: CalendarGate, calendar_id: str, trigger: str, full: bool = False,
+                 delay: float = 0.0) -> bool:  # fmt: skip
+    """One sync of the calendar unless one is already waiting (an incremental one reads every
+    change that came before it starts). `delay` holds it back a moment, so that a burst of
+    notifications (the echoes of our own writes among them) is read by one run."""
+    try:
+        if not full and not gate.mark_queued(calendar_id):
+            return True
+    except redis.RedisError:
+        log.warning("redis unreachable", extra={"calendar_id": calendar_id})
+        return False
+    if send(SYNC_CALENDAR, [calendar_id, trigger, full], countdown=delay or None):
+        return True
     with contextlib.suppress(redis.RedisError):  # if Redis is down, the mark expires by itself
-        context.gate.clear_queued(calendar_id)
+        gate.clear_queued(calendar_id)
+    return False
+
+
+def request_first_sync(connection_id: str) -> bool:
+    return send(FIRST_SYNC, [connection_id])
+
+
+def request_reconfigure(
+    connection_id: str, withdraw_imports: list[str], withdraw_exports: list[str],
+    resync: list[str], create_dedicated: bool = False,
+) -> bool:  # fmt: skip
+    args = [connection_id, withdraw_imports, withdraw_exports, resync, create_dedicated]
+    return send(RECONFIGURE, args)
+
+
+def request_disconnect(connection_id: str) -> bool:
+    return send(DISCONNECT, [connection_id])
+
+
+def request_channels(connection_id: str) -> bool:
+    return send(OPEN_CHANNELS, [connection_id])
+
+
+def request_channel_mend(channel_id: str, event: str) -> bool:
+    """A channel the provider says needs renewing or opening anew (`providers.push`)."""
+    return send(MEND_CHANNEL, [channel_id, event])
+
+
+def request_approval_email(request_id: str) -> bool:
+    return send(APPROVAL_EMAIL, [request_id])

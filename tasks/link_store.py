@@ -84,3 +84,22 @@ class DatabaseLinkStore:
             row = db.get(LinkRow, link_id)
             if row is not None:
                 db.delete(row)
+
+
+class BeatingLinkStore:
+    """A link store that also proves its holder is alive after each write (the calendar
+    lock's heartbeat), so a holder that lost the lock stops before writing more."""
+
+    def __init__(self, inner: DatabaseLinkStore, heartbeat: Callable[[], None]) -> None:
+        self.inner, self.heartbeat = inner, heartbeat
+
+    def get(self, link_id: str) -> Link | None:
+        return self.inner.get(link_id)
+
+    def save(self, link: Link) -> None:
+        self.inner.save(link)
+        self.heartbeat()
+
+    def forget(self, link_id: str) -> None:
+        self.inner.forget(link_id)
+        self.heartbeat()

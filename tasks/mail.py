@@ -10,9 +10,7 @@ import logging
 import smtplib
 from email.message import EmailMessage
 
-import redis
 from celery import Task, shared_task
-from kombu.exceptions import OperationalError
 
 from config import Settings
 from models import SyncRequest, SyncRequestStatus
@@ -20,22 +18,13 @@ from models.sync_request import approval_token
 from models.types import utcnow
 from tasks.backoff import retry_delay
 from tasks.context import worker_context
+from tasks.enqueue import APPROVAL_EMAIL
 
 log = logging.getLogger(__name__)
 SUBJECT = "Approve syncing your Google Calendar with our booking calendar"
 
 
-def request_approval_email(request_id: str) -> bool:
-    """Enqueue the email; False when the broker could not be reached."""
-    try:
-        send_approval.apply_async(args=[request_id], retry=False)
-    except (OperationalError, redis.RedisError):
-        log.warning("broker unreachable; approval email not queued")
-        return False
-    return True
-
-
-@shared_task(bind=True, name="tasks.mail.send_approval", max_retries=10)
+@shared_task(bind=True, name=APPROVAL_EMAIL, max_retries=10)
 def send_approval(self: Task, request_id: str) -> dict[str, str]:
     context = worker_context()
     with context.sessions() as db:

@@ -20,16 +20,15 @@ from models import (
     ExternalCalendar,
     InboxItem,
     InboxStatus,
-    Provider,
     SyncRun,
 )
 from models.notifications import mark_enqueued, unsent_calendars
 from models.types import utcnow
+from providers import registry
 from tasks.context import WorkerContext, worker_context
 from tasks.enqueue import request_sync
 
 ACTIVE = (ConnectionStatus.CONNECTED, ConnectionStatus.SYNC_IN_PROGRESS, ConnectionStatus.SYNCED)
-POLLED = (Provider.CALDAV, Provider.APPLE)
 BATCH = 500
 
 
@@ -75,18 +74,19 @@ def dispatch() -> dict[str, int]:
 
 def dispatch_due(context: WorkerContext, now: datetime | None = None) -> dict[str, int]:
     now, settings = now or utcnow(), context.settings
+    without_push = registry.polled(settings)
     with context.sessions() as db, db.begin():
         reconcile = claim_due(db, Connection.next_reconcile_at, now,
                               settings.reconcile_interval, BATCH)  # fmt: skip
         polls = [c for c in claim_due(db, Connection.next_poll_at, now,
                                       settings.caldav_poll_interval, BATCH)
-                 if c.provider in POLLED]  # fmt: skip
+                 if c.provider in without_push]  # fmt: skip
         full = calendars_of(db, [c.id for c in reconcile])
         polled = calendars_of(db, [c.id for c in polls])
     for calendar_id in full:
-        request_sync(context, calendar_id, "reconcile", full=True)
+        request_sync(context.gate, calendar_id, "reconcile", full=True)
     for calendar_id in polled:
-        request_sync(context, calendar_id, "poll")
+        request_sync(context.gate, calendar_id, "poll")
     return {"reconciled": len(full), "polled": len(polled)}
 
 
@@ -102,7 +102,7 @@ def sweep(context: WorkerContext, now: datetime | None = None) -> dict[str, int]
     enqueued_before = now - timedelta(seconds=max(120, 4 * settings.inbox_sweep_after))
     with context.sessions() as db:
         calendars = unsent_calendars(db, received_before, enqueued_before)
-    sent = [c for c in calendars if request_sync(context, c, "sweep")]
+    sent = [c for c in calendars if request_sync(context.gate, c, "sweep")]
     if sent:
         with context.sessions() as db, db.begin():
             ids = db.scalars(

@@ -6,14 +6,14 @@ from datetime import timedelta
 from typing import Any
 
 from models import Connection, ExternalCalendar
-from sync.policy import ConflictPolicy, ConnectionPolicy, Privacy, ProviderName
+from sync.policy import ConflictPolicy, ConnectionPolicy, Privacy
 
 
 def policy_for(connection: Connection, calendar: ExternalCalendar) -> ConnectionPolicy:
     config: dict[str, Any] = connection.sync_config or {}
     return ConnectionPolicy(
         owner_id=calendar.id,
-        provider=ProviderName(connection.provider.value),
+        tag=str(connection.provider),
         import_enabled=calendar.import_enabled,
         export_enabled=calendar.export_target,
         read_only=calendar.read_only,

@@ -29,18 +29,17 @@ from models import Conflict as ConflictRow
 from models import Side as RowSide
 from models.notifications import close_echoes, complete, has_open
 from models.types import utcnow
-from providers.base import ProviderError, TransientError
+from providers.errors import ProviderError, TransientError
 from sync.actions import Action, Create, Delete, PlanResult, RemoveOrphan, Update
-from sync.link import Link
 from sync.merge import Conflict
 from sync.planner import plan
 from sync.side import Side
 from tasks.apply import Applied, apply_plan, read_side
 from tasks.context import WorkerContext
 from tasks.dead_letters import DeadLetters
-from tasks.link_store import DatabaseLinkStore
+from tasks.link_store import BeatingLinkStore, DatabaseLinkStore
 from tasks.policy import policy_for
-from tasks.registry import providers_for
+from tasks.sides import sides_for
 
 # Runs asked for by notifications; when an earlier run already covered every one of them,
 # there is nothing to pull and the run is skipped.
@@ -83,10 +82,12 @@ def run_calendar(
         db.flush()
         run_id = run.id
         db.expunge_all()
-    providers, counter = providers_for(context, connection, calendar)
     links = DatabaseLinkStore(context.sessions, connection.id, calendar.id)
     dead = DeadLetters(context, connection.id, calendar.id)
+    sides = None
     try:
+        sides = sides_for(context, connection, calendar)
+        providers = sides.providers
         wix, wix_next = read_side(
             providers[Side.WIX], Side.WIX, None if full else calendar.wix_cursor
         )
@@ -95,17 +96,20 @@ def run_calendar(
         )
         result = plan(wix, ext, links.all(), policy_for(connection, calendar))
         applied = apply_plan(
-            result, providers, _Beating(links, heartbeat), skip=dead.is_parked,
+            result, providers, BeatingLinkStore(links, heartbeat), skip=dead.is_parked,
             on_failure=dead.record,
         )  # fmt: skip
     except ProviderError as error:
-        _finish(context, run_id, clock, counter.calls, error=error)
+        _finish(context, run_id, clock, sides.calls if sides else 0, error=error)
         return RunOutcome(run_id, 0, 0, stopped_by=error)
+    finally:
+        if sides is not None:
+            sides.close()
     dead.clear_succeeded(applied.done)
     # A failed action must meet the same change again next run: only a run in which every
     # action went through may move the cursors on.
     complete_run = applied.stopped_by is None and not applied.failed and not result.errors
-    _finish(context, run_id, clock, counter.calls, result=result, applied=applied,
+    _finish(context, run_id, clock, sides.calls, result=result, applied=applied,
             started=started if complete_run else None,
             cursors=(wix_next, ext_next) if complete_run else None)  # fmt: skip
     return RunOutcome(run_id, len(applied.done), len(applied.failed), _retry_reason(applied))
@@ -128,24 +132,6 @@ def _retry_reason(applied: Applied) -> ProviderError | None:
         return applied.stopped_by
     transient = (e for _, e in applied.failed if isinstance(e, TransientError))
     return next(transient, None)
-
-
-class _Beating:
-    """A link store that also proves the run is alive after each write (lock extension)."""
-
-    def __init__(self, inner: DatabaseLinkStore, heartbeat: Callable[[], None]) -> None:
-        self.inner, self.heartbeat = inner, heartbeat
-
-    def get(self, link_id: str) -> Link | None:
-        return self.inner.get(link_id)
-
-    def save(self, link: Link) -> None:
-        self.inner.save(link)
-        self.heartbeat()
-
-    def forget(self, link_id: str) -> None:
-        self.inner.forget(link_id)
-        self.heartbeat()
 
 
 def _counts(actions: list[Action]) -> dict[str, int]:

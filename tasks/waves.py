@@ -2,7 +2,7 @@
 
 Most of a first sync's time is round trips: a thousand sessions exported one PUT after another
 wait a thousand times for the server. A provider that can take several writes at once says so
-with a `write_concurrency` attribute (absent: one at a time). Consecutive writes to such a side
+with its `write_concurrency`. Consecutive writes to such a side
 form a wave of at most that many, sent together; the plan's order still holds between waves.
 
 Only writes nothing orders join a wave: events outside any series (an occurrence needs its
@@ -22,7 +22,7 @@ Parallel = Create | Update | Delete
 
 
 def write_concurrency(provider: CalendarProvider) -> int:
-    return max(1, int(getattr(provider, "write_concurrency", 1)))
+    return max(1, provider.write_concurrency)
 
 
 def waves(actions: Sequence[Action], providers: Mapping[Side, CalendarProvider]

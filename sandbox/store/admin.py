@@ -17,6 +17,13 @@ async def add_calendar(request: Request, state: StoreState) -> Response:
     return JSONResponse({"name": body["name"]}, status_code=201)
 
 
+async def list_calendars(request: Request, state: StoreState) -> Response:
+    with state.lock:
+        found = [{"name": name, "readOnly": calendar.read_only}
+                 for name, calendar in sorted(state.calendars.items())]  # fmt: skip
+    return JSONResponse({"calendars": found})
+
+
 async def list_events(request: Request, state: StoreState) -> Response:
     with state.lock:
         events = state.calendar(request.path_params["cal"]).events()
@@ -98,6 +105,7 @@ def admin_routes() -> list[Route]:
     cal = "/_store/calendars/{cal}"
     return [
         route("/_store/calendars", add_calendar, ["POST"]),
+        route("/_store/calendars", list_calendars, ["GET"]),
         route(f"{cal}/events", list_events, ["GET"]),
         route(f"{cal}/events", person_add, ["POST"]),
         route(f"{cal}/events/{{id}}", person_edit, ["PUT"]),

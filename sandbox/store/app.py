@@ -1,4 +1,4 @@
-"""A calendar store over HTTP: `providers.memory.MemoryCalendar`s served to other processes.
+"""A calendar store over HTTP: `providers.local.memory.MemoryCalendar`s served to other processes.
 
 Real worker processes (which tests kill, restart and race) write to it through
 `providers.local`, the tests inspect and edit it like a person would, and it pushes signed change
@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from providers.base import (
+from providers.errors import (
     CursorExpired,
     NotFound,
     PermanentError,
@@ -31,7 +31,7 @@ from providers.base import (
     ProviderError,
     TransientError,
 )
-from providers.memory import MemoryCalendar
+from providers.local.memory import MemoryCalendar
 from sandbox.store.push import Pusher
 from sync.codec import event_from_dict, remote_to_dict
 

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.auth import Caller, create_tenant
-from api.external_calendars_setup import NewAccount, connect
+from api.external_calendars.connect import NewAccount, connect
 from config import Settings
 from models import Provider
 from models.db import session_scope
@@ -91,7 +91,7 @@ def context(api_settings: Settings, engine: Engine) -> Iterator[WorkerContext]:
 @pytest.fixture
 def client(api_settings: Settings, context: WorkerContext) -> Iterator[TestClient]:
     app = create_app(api_settings)
-    app.state.worker_context = context
+    app.state.gate = context.gate
     with TestClient(app, base_url=str(api_settings.public_base_url).rstrip("/")) as test_client:
         yield test_client
 

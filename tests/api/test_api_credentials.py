@@ -91,7 +91,7 @@ def test_apple_uses_the_configured_server(
     api_settings: Settings, context: WorkerContext, tenant: TenantKey, radicale: CalDAVServer
 ) -> None:
     app = create_app(derive(api_settings, apple_caldav_url=radicale.base_url))
-    app.state.worker_context = context
+    app.state.gate = context.gate
     with TestClient(app) as client:
         response = connect(client, tenant, providerId=APPLE_ID)
     assert response.status_code == 200, response.text
@@ -103,7 +103,7 @@ def test_private_addresses_are_refused_unless_allowed(
     engine: Engine,
 ) -> None:  # fmt: skip
     app = create_app(derive(api_settings, caldav_allow_private=False))
-    app.state.worker_context = context
+    app.state.gate = context.gate
     with TestClient(app) as client:
         loopback = connect(client, tenant, serverUrl=radicale.base_url)
         metadata = connect(client, tenant, serverUrl="http://169.254.169.254/latest/")

@@ -12,13 +12,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from api.app import create_app
-from api.oauth_providers import callback_url
+from api.oauth.flows import callback_url
 from config import Settings
 from models import PRIMARY_PLACEHOLDER, Connection, ExternalCalendar, Provider
 from models.db import session_scope
 from sandbox.graph.harness import GraphHarness, graph_harness
-from tasks.connections import start_syncing
 from tasks.context import WorkerContext, build_context
+from tasks.first_sync import start_syncing
 
 V2 = "/bookings/v2/external-calendars"
 MICROSOFT_ID = "ae0d26b4-7e04-4735-a15e-1b1acaba2f00"
@@ -47,7 +47,7 @@ def microsoft(
                                       [callback_url(settings, Provider.MICROSOFT)])  # fmt: skip
     worker_side = build_context(settings)
     app = create_app(settings)
-    app.state.worker_context = context
+    app.state.gate = context.gate
     with TestClient(app, base_url=str(settings.public_base_url).rstrip("/")) as client:
         yield client, worker_side
     worker_side.http.close()

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from models import (
+    PRIMARY_PLACEHOLDER,
     ChannelStatus,
     Connection,
     ExternalCalendar,
@@ -28,12 +29,11 @@ from models import (
 from models.db import session_scope
 from models.types import utcnow
 from sync.side import Side
-from tasks.connections import PRIMARY_PLACEHOLDER
 
 HOOK = "/webhooks/microsoft"
 LIFECYCLE = "/webhooks/microsoft/lifecycle"
 SYNC = "tasks.calendar_sync.sync_calendar"
-MENDS = "tasks.maintenance.microsoft_lifecycle"
+MENDS = "tasks.maintenance.mend_channel"
 
 
 @dataclass(frozen=True)
@@ -206,8 +206,8 @@ def test_lifecycle_notices_are_recorded_and_handed_on(
     assert answer.status_code == 202 and answer.json() == {"recorded": 3, "rejected": 0}
     assert client.post(LIFECYCLE, json=body).json()["recorded"] == 0  # a resend
     assert sorted(names(queued, "maintenance")) == [
-        (MENDS, [first.subscription_id, "reauthorizationRequired"]),
-        (MENDS, [second.subscription_id, "subscriptionRemoved"])]  # fmt: skip
+        (MENDS, [first.subscription_id, "renew"]),
+        (MENDS, [second.subscription_id, "reopen"])]  # fmt: skip
     assert names(queued, "sync") == [(SYNC, [first.calendar_id, "webhook"])]  # missed: resync
     rows = inbox(engine)
     assert [r.payload["lifecycle"] for r in rows] == [

@@ -12,8 +12,8 @@ from conftest import ALICE, Queued, TenantKey
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, text
 
-from api import oauth_state
 from api.app import create_app
+from api.oauth import state as oauth_state
 from config import Settings
 from models import Connection, ConnectionStatus, ErrorReason, ExternalCalendar, PushChannel
 from models.db import session_scope
@@ -124,7 +124,7 @@ def test_a_replayed_or_altered_callback_is_refused_without_a_redirect(
 def served(api_settings: Settings, context: WorkerContext) -> Iterator[httpx.Client]:
     """calsync's API on a loopback port, and a client of it (a browser, for the callback)."""
     app = create_app(api_settings)
-    app.state.worker_context = context
+    app.state.gate = context.gate
     with serve_in_thread(app) as api, httpx.Client(base_url=api.base_url) as http:
         yield http
 

@@ -51,7 +51,7 @@ def test_every_operation_answers_as_documented(
     # Credentials go to a real CalDAV server on loopback: nothing leaves the machine.
     app_settings = derive(api_settings, apple_caldav_url=radicale.base_url)
     app = create_app(app_settings)
-    app.state.worker_context = context
+    app.state.gate = context.gate
     connection_id = seed_connection(engine, app_settings, tenant)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [r.ok() for r in schema.get_all_operations() if isinstance(r, Ok)]

@@ -10,7 +10,7 @@ from conftest import Queued, TenantKey, seed_connection
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from api import external_calendars_config
+from api.external_calendars import sync_config as external_calendars_config
 from config import Settings
 from models import Connection, ExternalCalendar, Provider
 from models.db import session_scope

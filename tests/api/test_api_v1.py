@@ -77,7 +77,7 @@ def served(api_settings: Settings, context: WorkerContext, mailbox: tuple[Mailbo
                       smtp_host="127.0.0.1", smtp_port=mailbox[1],
                       smtp_from="bookings@studio.example")  # fmt: skip
     app = create_app(settings)
-    app.state.worker_context = context
+    app.state.gate = context.gate
     with serve_in_thread(app, port=port) as running:
         yield running, settings
 
@@ -219,7 +219,7 @@ def test_v1_refuses_bad_input(
     assert field_of(client.post(f"{V1}/sync", headers=tenant.headers, json=mine)
                     ) == (409, "resourceId")  # fmt: skip
     app = create_app(derive(api_settings, google_client_id=""))
-    app.state.worker_context = context
+    app.state.gate = context.gate
     with TestClient(app) as unconfigured:
         assert field_of(unconfigured.post(f"{V1}/sync", headers=tenant.headers, json=body)
                         ) == (428, "calendar")  # fmt: skip

@@ -25,8 +25,10 @@ from models.db import session_scope
 from providers.base import CalendarInfo
 from sandbox.server import ServedApp
 from sandbox.store import StoreState
-from tasks.connections import CalendarBusy, apply_config_change, clean_up
 from tasks.context import WorkerContext
+from tasks.coordination import CalendarBusy
+from tasks.disconnect import clean_up
+from tasks.reconfigure import apply_config_change
 from tasks.runner import run_calendar
 
 V2 = "/bookings/v2/external-calendars"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import redis
 
-from api.oauth_state import StateRefusal, StateRefused, consume, issue, verify_state
+from api.oauth.state import StateRefusal, StateRefused, consume, issue, verify_state
 from config import Settings
 from models.crypto import new_key
 

@@ -18,9 +18,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from harness.clock import steady_weekday_ahead
-from providers.base import SyncWindow
-from providers.google import GoogleAccount, GoogleCalendar
-from providers.google_auth import CALENDAR_SCOPE, GoogleOAuthClient, GoogleTokens
+from providers.base import CalendarInfo, SyncWindow
+from providers.google.account import GoogleAccount
+from providers.google.auth import CALENDAR_SCOPE, GoogleOAuthClient, GoogleTokens
+from providers.google.calendar import GoogleCalendar
 from sandbox.google import GoogleOptions, GoogleState, PushSettings, create_app
 from sandbox.server import ServedApp, serve_in_thread
 
@@ -118,7 +119,8 @@ class GoogleWorld:
         read_only: bool = False,
     ) -> GoogleCalendar:
         account = self.account(calls=calls)
-        return account.calendar(calendar_id, WINDOW, read_only, page_size=page_size)
+        return account.calendar(CalendarInfo(calendar_id, read_only=read_only), WINDOW,
+                                page_size=page_size)
 
 
 def timed(start: datetime, hours: float = 1, tz: str = "Europe/Berlin") -> dict[str, Any]:

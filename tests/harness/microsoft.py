@@ -16,13 +16,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from pydantic import SecretStr
 
-from api.oauth_providers import callback_url
+from api.oauth.flows import callback_url
 from config import Settings
 from harness.clock import days_ahead
 from models import Provider
 from providers.base import BeforeRequest
-from providers.microsoft import MicrosoftAccount
-from providers.microsoft_auth import MicrosoftAuth, MicrosoftTokens
+from providers.microsoft.account import MicrosoftAccount
+from providers.microsoft.auth import MicrosoftAuth, MicrosoftTokens
 from sandbox.graph import GraphSettings
 from sandbox.graph.harness import GraphHarness
 from sandbox.graph.state import Instance, SubscriptionRecord

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from config import Settings
 from harness.clock import days_ahead
 from models import Provider, PushChannel, SyncRun
 from models.db import session_scope
-from providers.local import LocalCalendar
+from providers.local.account import LocalAccount
 from sandbox.server import ServedApp, serve_in_thread
 from sandbox.store import StoreState
 from sandbox.store import create_app as create_store
@@ -119,21 +118,19 @@ def serve_context(settings: Settings, api: ServedApp) -> Iterator[WorkerContext]
     context = build_context(settings)
     served = api.server.config.app
     served.state.settings = settings
-    served.state.worker_context = context
+    served.state.gate = context.gate
     yield context
     context.http.close()
 
 
 def watch(pair: Pair, api: ServedApp, context: WorkerContext, engine: Engine) -> None:
     """Push channels from both store calendars to calsync's webhook."""
+    store = LocalAccount(pair.store_url, context.http)
     for name in (pair.external, pair.wix):
-        channel_id, secret = uuid.uuid4().hex, secrets.token_hex(16)
-        LocalCalendar(pair.store_url, name, context.http).watch(
-            channel_id, f"{api.base_url}/webhooks/local", secret
-        )
+        made = store.open_channel(name, f"{api.base_url}/webhooks/local")
         with session_scope(engine) as db:
             db.add(PushChannel(calendar_id=pair.calendar_id, provider=Provider.LOCAL,
-                               channel_id=channel_id, resource_id=name, secret=secret,
+                               channel_id=made.channel_id, resource_id=name, secret=made.secret,
                                expires_at=START + timedelta(days=3650)))  # fmt: skip
 
 

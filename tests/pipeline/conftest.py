@@ -54,7 +54,7 @@ def context(pipeline_settings: Settings, engine: Engine) -> Iterator[WorkerConte
 @pytest.fixture
 def api(pipeline_settings: Settings, context: WorkerContext) -> Iterator[ServedApp]:
     app = create_app(pipeline_settings)
-    app.state.worker_context = context
+    app.state.gate = context.gate
     with serve_in_thread(app) as served:
         yield served
 

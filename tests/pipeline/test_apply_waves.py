@@ -11,19 +11,19 @@ from typing import Any
 
 from harness.clock import days_ahead
 
-from providers.base import RateLimited
-from providers.memory import MemoryCalendar
+from providers.errors import RateLimited
+from providers.local.memory import MemoryCalendar
 from sync.actions import Create
 from sync.event import CanonicalEvent, Recurrence
 from sync.planner import plan
-from sync.policy import ConnectionPolicy, ProviderName
+from sync.policy import ConnectionPolicy
 from sync.side import Side
 from sync.snapshot import RemoteEvent
 from tasks.apply import Applied, DictLinkStore, apply_plan, read_side
 from tasks.waves import waves
 
 T0 = days_ahead(7, 9)
-POLICY = ConnectionPolicy("calendar-1", ProviderName.CALDAV)
+POLICY = ConnectionPolicy("calendar-1", "caldav")
 
 
 @dataclass

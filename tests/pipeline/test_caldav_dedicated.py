@@ -48,7 +48,7 @@ def dav_settings(pipeline_settings: Settings) -> Settings:
 @pytest.fixture
 def dav_api(dav_settings: Settings, context: WorkerContext) -> Iterator[ServedApp]:
     app = create_app(dav_settings)
-    app.state.worker_context = context
+    app.state.gate = context.gate
     with serve_in_thread(app) as served:
         yield served
 

@@ -128,7 +128,7 @@ def test_broker_down_the_webhook_is_kept_and_applied_later(
     create_celery(settings)
     context = build_context(settings)
     app = create_app(settings)
-    app.state.worker_context = context
+    app.state.gate = context.gate
     with serve_in_thread(app) as api:
         watch(pair, api, context, engine)
         worker(settings)

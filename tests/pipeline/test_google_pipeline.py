@@ -29,7 +29,7 @@ from models import (
     Tenant,
 )
 from models.db import session_scope
-from providers.google_events import instance_id
+from providers.google.events import instance_id
 from sandbox.server import ServedApp
 from sync.event import CanonicalEvent, EventStatus, Recurrence
 from tasks.channels import open_channel, open_connection_channels, renew_expiring

@@ -15,13 +15,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from providers.base import CursorExpired, PreconditionFailed, RateLimited, TransientError
-from providers.local import (
-    ForgedNotification,
-    LocalCalendar,
+from providers.errors import (
+    CursorExpired,
+    PreconditionFailed,
+    RateLimited,
+    TransientError,
     retry_after_seconds,
-    verify_notification,
 )
+from providers.local.calendar import LocalCalendar
+from providers.local.push import RECEIVER
+from providers.push import Delivery
 from sandbox.server import ServedApp, serve_in_thread
 from sandbox.store import StoreState, create_app
 from sync.event import CanonicalEvent
@@ -113,15 +116,13 @@ def test_push_notifications_are_signed(store: tuple[StoreState, ServedApp]) -> N
         store[0].pusher.wait_idle()
     assert len(received) == 1
     headers, raw = received[0]
-    secrets = {"ch-1": "s3cret"}.get
-    notification = verify_notification(headers, raw, secrets)
-    assert (notification.channel_id, notification.calendar, notification.message) == (
-        "ch-1",
-        "alice",
-        1,
-    )
-    with pytest.raises(ForgedNotification):
-        verify_notification(headers, raw.replace(b"alice", b"mallory"), secrets)
-    with pytest.raises(ForgedNotification):
-        verify_notification({**headers, "x-store-channel": "unknown"}, raw, secrets)
+    delivery = Delivery({k.lower(): v for k, v in headers.items()}, {}, raw)
+    [notice] = RECEIVER.notices(delivery)
+    assert (notice.channel_id, notice.key, notice.payload["message"]) == ("ch-1", "ch-1:1", 1)
+    assert RECEIVER.genuine(notice, delivery, "s3cret")
+    assert not RECEIVER.genuine(notice, delivery, "guessed")
+    tampered = Delivery(delivery.headers, {}, raw.replace(b"alice", b"mallory"))
+    assert not RECEIVER.genuine(RECEIVER.notices(tampered)[0], tampered, "s3cret")
+    unreadable = Delivery(delivery.headers, {}, b"[[[")
+    assert [n.readable for n in RECEIVER.notices(unreadable)] == [False]
     assert json.loads(raw)["message"] == 1

@@ -26,6 +26,7 @@ from sqlalchemy import Engine, select, text
 from api.auth import create_tenant
 from config import Settings
 from models import (
+    PRIMARY_PLACEHOLDER,
     ChannelStatus,
     Connection,
     ConnectionStatus,
@@ -36,13 +37,14 @@ from models import (
 )
 from models.db import session_scope
 from models.types import utcnow
+from providers.microsoft.account import SUBSCRIPTION_MINUTES
 from sandbox.graph.harness import graph_harness
 from sandbox.server import ServedApp
 from sandbox.store import StoreState
 from sync.event import CanonicalEvent, EventStatus, Recurrence
-from tasks.channels import GRAPH_SUBSCRIPTION_MINUTES, open_channel, renew_expiring
-from tasks.connections import PRIMARY_PLACEHOLDER, apply_config_change, ensure_dedicated
+from tasks.channels import open_channel, renew_expiring
 from tasks.context import WorkerContext
+from tasks.reconfigure import apply_config_change, ensure_dedicated
 
 
 @pytest.fixture
@@ -142,7 +144,7 @@ def test_connecting_by_oauth_subscribes_after_a_handshake(
 ) -> None:
     with session_scope(engine) as db:
         connection = db.get(Connection, connected.connection_id)
-        assert connection is not None and connection.provider is Provider.MICROSOFT
+        assert connection is not None and connection.provider == Provider.MICROSOFT
         assert connection.external_account_email == outlook.graph.user.upn
         assert connection.status in (ConnectionStatus.SYNCED, ConnectionStatus.CONNECTED)
         refresh_token = str((connection.credentials or {}).get("refresh_token"))
@@ -154,7 +156,7 @@ def test_connecting_by_oauth_subscribes_after_a_handshake(
     assert sub.lifecycle_url == f"{api.base_url}/webhooks/microsoft/lifecycle"
     assert sub.resource == "/me/events"
     lifetime = (channel.expires_at - utcnow()).total_seconds() / 60
-    assert GRAPH_SUBSCRIPTION_MINUTES - 5 < lifetime <= GRAPH_SUBSCRIPTION_MINUTES
+    assert SUBSCRIPTION_MINUTES - 5 < lifetime <= SUBSCRIPTION_MINUTES
     with engine.connect() as db:  # secrets are encrypted at rest
         stored = " ".join(str(v) for v in db.execute(text(
             "SELECT c.credentials, p.secret FROM connections c, push_channels p "

@@ -87,7 +87,7 @@ def site(
     })  # fmt: skip
     context = build_context(settings)
     served_app = api.server.config.app
-    served_app.state.settings, served_app.state.worker_context = settings, context
+    served_app.state.settings, served_app.state.gate = settings, context.gate
     installed = state.install(app.app_id)
     state.webhooks.flush(5)
     staff = state.add_schedule(installed.instance_id, "Alice")

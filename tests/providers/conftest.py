@@ -20,8 +20,9 @@ from caldav.davclient import DAVClient
 from harness.caldav_servers import CalDAVServer, start
 from harness.google import GoogleWorld
 
-from providers.base import SyncWindow
-from providers.caldav import CalDAVAccount, CalDAVCalendar
+from providers.base import CalendarInfo, SyncWindow
+from providers.caldav.account import CalDAVAccount
+from providers.caldav.calendar import CalDAVCalendar
 
 WINDOW = SyncWindow(datetime(2027, 1, 1, tzinfo=UTC), datetime(2028, 1, 1, tzinfo=UTC))
 SERVER_KINDS = ("radicale", "xandikos")
@@ -89,7 +90,8 @@ class Setup:
         self, window: SyncWindow = WINDOW, *, sync_collection: bool | None = None
     ) -> CalDAVCalendar:
         """Another provider object on the same calendar (a later sync run)."""
-        return self.account.calendar(self.url, window, sync_collection=sync_collection)
+        return self.account.calendar(CalendarInfo(self.url), window,
+                                     sync_collection=sync_collection)
 
     def add(self, ics: str) -> Event:
         """The person adds an event in their calendar app."""
@@ -136,5 +138,6 @@ def dav(caldav_server: CalDAVServer) -> Iterator[Setup]:
     counter = CallCounter()
     account = account_for(caldav_server, counter)
     url = str(person.url)
-    yield Setup(caldav_server, account, account.calendar(url, WINDOW), person, url, counter)
+    yield Setup(caldav_server, account, account.calendar(CalendarInfo(url), WINDOW), person, url,
+                counter)
     account.close()

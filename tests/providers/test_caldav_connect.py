@@ -20,9 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from providers.base import PermanentError, PermanentReason
-from providers.caldav import CalDAVAccount, InvalidCredentials, writable
-from providers.caldav_http import Member
+from providers.base import CalendarInfo
+from providers.caldav.account import CalDAVAccount, writable
+from providers.caldav.http import InvalidCredentials, Member
+from providers.errors import PermanentError, PermanentReason
 from sandbox.server import ServedApp, serve_in_thread
 
 T = datetime(2027, 4, 1, 9, tzinfo=UTC)
@@ -79,7 +80,8 @@ def test_a_calendar_without_write_privilege_is_read_only(radicale: CalDAVServer)
 
     assert listed[url].read_only and listed[url].name == "Team"
     assert not listed[str(writable.url)].read_only
-    [shared] = account.calendar(url, WINDOW, read_only=True).list_changes(None).changes
+    team = account.calendar(CalendarInfo(url, read_only=True), WINDOW)
+    [shared] = team.list_changes(None).changes
     assert shared.event is not None and shared.event.title == "Team offsite"
     # The flag is the server's word: alice's own write is refused there.
     with pytest.raises(AuthorizationError):

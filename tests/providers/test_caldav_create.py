@@ -10,7 +10,7 @@ from caldav.collection import Calendar
 from conftest import WINDOW, CallCounter, account_for, person_client
 from harness.caldav_servers import CalDAVServer, event_ics
 
-from providers.caldav import candidate_hrefs
+from providers.caldav.account import candidate_hrefs
 from sync.event import CanonicalEvent, same_content
 
 T = datetime(2027, 5, 3, 10, tzinfo=UTC)
@@ -43,10 +43,10 @@ def test_a_new_calendar_lists_as_writable_and_takes_events(caldav_server: CalDAV
     assert person_calendar(caldav_server, info.remote_id).get_supported_components() == ["VEVENT"]
 
     session = CanonicalEvent("Session: yoga", T, T + timedelta(hours=1), location="Studio 2")
-    created = account.calendar(info.remote_id, WINDOW).create(
+    created = account.calendar(info, WINDOW).create(
         session, "dedicated:0", marker="calsync:conn:dedicated"
     )
-    [listed_event] = account.calendar(info.remote_id, WINDOW).list_changes(None).changes
+    [listed_event] = account.calendar(info, WINDOW).list_changes(None).changes
     assert listed_event.id == created.id and listed_event.marker == "calsync:conn:dedicated"
     assert listed_event.event is not None and same_content(listed_event.event, session)
     assert summaries(caldav_server, info.remote_id) == ["Session: yoga"]

@@ -14,13 +14,14 @@ from zoneinfo import ZoneInfo
 from conftest import Setup
 from harness.caldav_servers import event_ics
 
-from providers.base import CalendarProvider, PreconditionFailed
-from providers.caldav_cursor import Cursor
-from providers.memory import MemoryCalendar
+from providers.base import CalendarProvider
+from providers.caldav.cursor import Cursor
+from providers.errors import PreconditionFailed
+from providers.local.memory import MemoryCalendar
 from sync.actions import Action, SaveLink, Update
 from sync.event import CanonicalEvent, EventStatus, Recurrence
 from sync.planner import plan
-from sync.policy import ConnectionPolicy, ProviderName
+from sync.policy import ConnectionPolicy
 from sync.side import Side
 from sync.snapshot import SideSnapshot
 from tasks.apply import Applied, DictLinkStore, apply_plan, read_side
@@ -55,7 +56,7 @@ class Connection:
         cursors: dict[Side, str | None] = dict.fromkeys(Side)
         for side in Side:
             snapshots[side], cursors[side] = read_side(providers[side], side, self.cursors[side])
-        policy = ConnectionPolicy(owner_id="conn", provider=ProviderName.CALDAV)
+        policy = ConnectionPolicy(owner_id="conn", tag="caldav")
         links = list(self.links.links.values())
         result = plan(snapshots[Side.WIX], snapshots[Side.EXTERNAL], links, policy)
         meanwhile()

@@ -12,8 +12,8 @@ import recurring_ical_events
 from conftest import WINDOW, Setup
 from harness.caldav_servers import event_ics
 
-from providers.base import NotFound
-from providers.caldav import uid_for
+from providers.caldav.calendar import uid_for
+from providers.errors import NotFound
 from sync.event import CanonicalEvent, EventStatus, Recurrence, same_content
 from sync.snapshot import RemoteEvent
 

@@ -9,8 +9,9 @@ import pytest
 from conftest import WINDOW, Setup
 from harness.caldav_servers import event_ics
 
-from providers.base import CursorExpired, SyncWindow
-from providers.caldav_cursor import Cursor
+from providers.base import SyncWindow
+from providers.caldav.cursor import Cursor
+from providers.errors import CursorExpired
 from sync.event import CanonicalEvent
 from sync.snapshot import RemoteEvent
 

@@ -10,8 +10,9 @@ import pytest
 from conftest import Setup, new_calendar, person_client
 from harness.caldav_servers import event_ics
 
-from providers.base import NotFound, PermanentError, PermanentReason, PreconditionFailed
-from providers.caldav import uid_for
+from providers.base import CalendarInfo
+from providers.caldav.calendar import uid_for
+from providers.errors import NotFound, PermanentError, PermanentReason, PreconditionFailed
 from sync.event import CanonicalEvent, EventStatus, Recurrence, Transparency, same_content
 
 T = datetime(2027, 6, 7, 9, tzinfo=UTC)
@@ -131,7 +132,7 @@ def test_cancelling_and_uncancelling_an_event(dav: Setup) -> None:
 
 def test_a_read_only_calendar_is_never_written(dav: Setup) -> None:
     dav.add(event_ics("theirs", T, T + timedelta(hours=1)))
-    read_only = dav.account.calendar(dav.url, dav.provider.window, read_only=True)
+    read_only = dav.account.calendar(CalendarInfo(dav.url, read_only=True), dav.provider.window)
     [theirs] = read_only.list_changes(None).changes
     before = dav.counter.calls
 
@@ -158,7 +159,7 @@ def test_every_request_is_announced_before_it_is_sent(dav: Setup) -> None:
 
 def test_events_of_a_calendar_do_not_leak_into_another(dav: Setup) -> None:
     other = new_calendar(dav.server)
-    provider = dav.account.calendar(str(other.url), dav.provider.window)
+    provider = dav.account.calendar(CalendarInfo(str(other.url)), dav.provider.window)
     provider.create(session(), "k:0", marker="calsync:c:k")
     assert dav.provider.list_changes(None).changes == ()
     assert len(provider.list_changes(None).changes) == 1

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from harness.google import CLIENT_ID, REDIRECT, USER, Calls, GoogleWorld
 
-from providers.base import PermanentError, PermanentReason, RateLimited, TransientError
-from providers.google_auth import (
+from providers.errors import PermanentError, PermanentReason, RateLimited, TransientError
+from providers.google.auth import (
     CALENDAR_SCOPE,
     GoogleOAuthClient,
     GoogleTokens,

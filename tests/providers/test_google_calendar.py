@@ -19,9 +19,8 @@ from harness.google import (
     timed,
 )
 
-from providers.base import (
-    CalendarProvider,
-    ChangePage,
+from providers.base import CalendarInfo, CalendarProvider, ChangePage
+from providers.errors import (
     CursorExpired,
     NotFound,
     PermanentError,
@@ -30,8 +29,9 @@ from providers.base import (
     RateLimited,
     TransientError,
 )
-from providers.google import GoogleAccount, GoogleCalendar
-from providers.google_events import event_id_for
+from providers.google.account import GoogleAccount
+from providers.google.calendar import GoogleCalendar
+from providers.google.events import event_id_for
 from sync.event import CanonicalEvent, EventStatus, Recurrence, Transparency
 from sync.snapshot import RemoteEvent
 
@@ -443,7 +443,7 @@ def test_network_failures_are_transient(world: GoogleWorld) -> None:
         api_base_url="http://127.0.0.1:9/calendar/v3/",  # nothing listens there
     )
     with pytest.raises(TransientError):
-        account.calendar(USER, WINDOW).list_changes(None)
+        account.calendar(CalendarInfo(USER), WINDOW).list_changes(None)
 
 
 def test_every_request_goes_through_before_request(

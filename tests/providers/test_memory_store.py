@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from providers.base import (
-    CalendarProvider,
+from providers.base import CalendarProvider
+from providers.errors import (
     CursorExpired,
     NotFound,
     PermanentError,
@@ -20,7 +20,7 @@ from providers.base import (
     RateLimited,
     TransientError,
 )
-from providers.memory import Faults, MemoryCalendar, SimulatedCrash, ticking_clock
+from providers.local.memory import Faults, MemoryCalendar, SimulatedCrash, ticking_clock
 from sync.event import CanonicalEvent, Recurrence
 from sync.side import Side
 from sync.snapshot import RemoteEvent

@@ -10,9 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from providers.base import PermanentError, PermanentReason, SyncWindow
-from providers.microsoft import MicrosoftAccount
-from providers.microsoft_auth import MicrosoftAuth, MicrosoftTokens
+from providers.base import SyncWindow
+from providers.errors import PermanentError, PermanentReason
+from providers.microsoft.account import MicrosoftAccount
+from providers.microsoft.auth import MicrosoftAuth, MicrosoftTokens
 from sandbox.graph.harness import GraphHarness, graph_harness
 
 WINDOW = SyncWindow(datetime(2030, 3, 1, tzinfo=UTC), datetime(2030, 4, 1, tzinfo=UTC))
@@ -151,7 +152,7 @@ def test_revoked_sign_in_surfaces_as_token_revoked_from_a_calendar_call(
 ) -> None:
     tokens = signed_in(graph, auth)
     account = MicrosoftAccount(tokens, auth=auth, graph_base_url=graph.graph_base_url)
-    calendar = account.calendar(account.list_calendars()[0].remote_id, WINDOW, primary=True)
+    calendar = account.calendar(account.list_calendars()[0], WINDOW)
     graph.state.identity.revoke_refresh_tokens(graph.user.id)
     graph.state.identity.expire_access_tokens(graph.user.id)
     with pytest.raises(PermanentError) as refused:

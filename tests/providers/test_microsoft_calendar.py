@@ -13,19 +13,19 @@ import httpx
 import pytest
 from harness.microsoft import signed_in
 
-from providers.base import (
-    CalendarProvider,
+from providers.base import CalendarInfo, CalendarProvider, SyncWindow
+from providers.errors import (
     CursorExpired,
     NotFound,
     PermanentError,
     PermanentReason,
     PreconditionFailed,
     RateLimited,
-    SyncWindow,
     TransientError,
 )
-from providers.microsoft import MicrosoftAccount, MicrosoftCalendar
-from providers.microsoft_events import MARKER_PROP
+from providers.microsoft.account import MicrosoftAccount
+from providers.microsoft.calendar import MicrosoftCalendar
+from providers.microsoft.events import MARKER_PROP
 from sandbox.graph.harness import GraphHarness, graph_harness
 from sync.event import CanonicalEvent, Recurrence, Transparency
 from sync.snapshot import RemoteEvent
@@ -81,7 +81,7 @@ def box() -> Iterator[Mailbox]:
         calls: list[str] = []
         account = signed_in(graph, before_request=lambda: calls.append("request"))
         primary = next(c for c in account.list_calendars() if c.primary)
-        calendar = account.calendar(primary.remote_id, WINDOW, primary=True, page_size=2)
+        calendar = account.calendar(primary, WINDOW, page_size=2)
         calls.clear()
         yield Mailbox(graph, account, calendar, calls)
         account.close()
@@ -113,14 +113,14 @@ def test_create_calendar_makes_a_writable_calendar_once(box: Mailbox) -> None:
     # A create whose answer was lost, sent again: Graph answers 409, the same calendar counts.
     assert box.account.create_calendar("Wix Bookings").remote_id == made.remote_id
     assert [c.name for c in box.account.list_calendars()] == ["Calendar", "Wix Bookings"]
-    dedicated = box.account.calendar(made.remote_id, WINDOW)
+    dedicated = box.account.calendar(made, WINDOW)
     written = dedicated.create(berlin_event("Massage", 4), "key-1", marker="calsync:c:l1")
     assert [e.id for e in box.graph.state.list_events(box.user, made.remote_id)] == [written.id]
 
 
 def test_read_only_calendar_refuses_writes_without_a_request(box: Mailbox) -> None:
     holidays = box.graph.state.add_calendar(box.user, "Holidays", can_edit=False)
-    calendar = box.account.calendar(holidays.id, WINDOW, read_only=True)
+    calendar = box.account.calendar(CalendarInfo(holidays.id, read_only=True), WINDOW)
     for write in (
         lambda: calendar.create(berlin_event("x", 4), "k", marker="calsync:c:l"),
         lambda: calendar.update("some-id", berlin_event("x", 4), None),
@@ -134,7 +134,7 @@ def test_read_only_calendar_refuses_writes_without_a_request(box: Mailbox) -> No
 
 def test_a_calendar_graph_refuses_to_write_to_is_forbidden(box: Mailbox) -> None:
     holidays = box.graph.state.add_calendar(box.user, "Holidays", can_edit=False)
-    calendar = box.account.calendar(holidays.id, WINDOW)  # not flagged: Graph says no
+    calendar = box.account.calendar(CalendarInfo(holidays.id), WINDOW)  # not flagged: Graph says no
     with pytest.raises(PermanentError) as refused:
         calendar.create(berlin_event("x", 4), "k", marker="calsync:c:l")
     assert refused.value.reason is PermanentReason.FORBIDDEN
@@ -226,7 +226,7 @@ def test_other_calendars_sync_by_their_own_delta(box: Mailbox) -> None:
         calendar_id=work.id,
         check_access=False,
     )
-    calendar = box.account.calendar(work.id, WINDOW)
+    calendar = box.account.calendar(CalendarInfo(work.id), WINDOW)
     page = calendar.list_changes(None)
     assert [r.event.title for r in page.changes if r.event] == ["in work"]
     made = calendar.create(berlin_event("ours in work", 5), "k-w", marker="calsync:c1:w")
@@ -246,7 +246,7 @@ def test_list_window_lists_what_overlaps_a_span(box: Mailbox) -> None:
 
 
 def test_deleted_calendar_is_calendar_deleted(box: Mailbox) -> None:
-    gone = box.account.calendar("AAMkAGnoSuchCalendarAAA=", WINDOW)
+    gone = box.account.calendar(CalendarInfo("AAMkAGnoSuchCalendarAAA="), WINDOW)
     with pytest.raises(PermanentError) as error:
         gone.list_changes(None)
     assert error.value.reason is PermanentReason.CALENDAR_DELETED

@@ -13,16 +13,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from harness.microsoft import signed_in
 
-from providers.base import NotFound, PreconditionFailed, SyncWindow
-from providers.microsoft import MicrosoftCalendar
-from providers.microsoft_recurrence import (
+from providers.base import CalendarInfo, SyncWindow
+from providers.errors import NotFound, PreconditionFailed
+from providers.microsoft.calendar import MicrosoftCalendar
+from providers.microsoft.recurrence import (
     SeriesStart,
     UnsupportedRule,
     from_graph,
     occurrence_starts,
     to_graph,
 )
-from providers.microsoft_time import iana_name, windows_name
+from providers.microsoft.timezones import iana_name, windows_name
 from sandbox.graph.harness import GraphHarness, graph_harness
 from sync.event import CanonicalEvent, EventStatus, Recurrence
 from sync.snapshot import RemoteEvent
@@ -63,7 +64,7 @@ def graph() -> Iterator[GraphHarness]:
 def calendar(graph: GraphHarness) -> Iterator[MicrosoftCalendar]:
     account = signed_in(graph)
     primary = next(c for c in account.list_calendars() if c.primary)
-    yield account.calendar(primary.remote_id, WINDOW, primary=True, page_size=3)
+    yield account.calendar(CalendarInfo(primary.remote_id, primary=True), WINDOW, page_size=3)
     account.close()
 
 

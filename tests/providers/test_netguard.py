@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from providers.base import PermanentError, PermanentReason
-from providers.caldav import CalDAVAccount
+from providers.caldav.account import CalDAVAccount
+from providers.errors import PermanentError, PermanentReason
 from providers.netguard import UnsafeAddress, check_url
 from sandbox.server import ServedApp, serve_in_thread
 

@@ -12,18 +12,18 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from providers.base import (
-    CalendarProvider,
+from providers.base import CalendarProvider, SyncWindow
+from providers.errors import (
     CursorExpired,
     NotFound,
     PermanentError,
     PermanentReason,
     PreconditionFailed,
     RateLimited,
-    SyncWindow,
     TransientError,
 )
-from providers.wix import WixApp, WixSchedule
+from providers.wix.account import WixApp
+from providers.wix.calendar import WixSchedule
 from sandbox.server import ServedApp, serve_in_thread
 from sandbox.wix import ManualClock, WixState, create_app
 from sync.event import (

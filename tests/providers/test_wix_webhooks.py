@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from providers.wix import InvalidReason, InvalidWebhook, WebhookKind, verify_webhook
+from providers.wix.push import InvalidReason, InvalidWebhook, WebhookKind, verify_webhook
 from sandbox.server import ServedApp, serve_in_thread
 from sandbox.wix import DeliveryOptions, ManualClock, WixState, create_app
 from sandbox.wix.model import App

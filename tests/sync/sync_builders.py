@@ -12,7 +12,7 @@ from sync.event import CanonicalEvent, ExternalCalendarOverrides
 from sync.link import Link, link_id_for
 from sync.mapping import copy_of
 from sync.planner import plan
-from sync.policy import ConnectionPolicy, ProviderName
+from sync.policy import ConnectionPolicy
 from sync.side import Side
 from sync.snapshot import RemoteEvent, SideSnapshot
 
@@ -34,7 +34,7 @@ def event(title: str = "Yoga", hour: int = 0, **changes: Any) -> CanonicalEvent:
 
 
 def policy(**changes: Any) -> ConnectionPolicy:
-    return replace(ConnectionPolicy(CONNECTION, ProviderName.GOOGLE), **changes)
+    return replace(ConnectionPolicy(CONNECTION, "google"), **changes)
 
 
 def remote(

@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from sync_runner import Connection
 
-from providers.base import PreconditionFailed, TransientError
-from providers.memory import Faults, MemoryCalendar, SimulatedCrash, ticking_clock
+from providers.errors import PreconditionFailed, TransientError
+from providers.local.memory import Faults, MemoryCalendar, SimulatedCrash, ticking_clock
 from sync.actions import PlanResult
 from sync.deletions import deleted_in
 from sync.errors import MassDeletionSuspected
@@ -50,7 +50,7 @@ from sync.event import (
 )
 from sync.link import Marker, link_id_for
 from sync.merge import DELETED, Conflict
-from sync.policy import ConflictPolicy, ConnectionPolicy, MassDeleteGuard, Privacy, ProviderName
+from sync.policy import ConflictPolicy, ConnectionPolicy, MassDeleteGuard, Privacy
 from sync.side import Side
 from sync.snapshot import RemoteEvent
 
@@ -208,7 +208,7 @@ class SyncMachine(RuleBasedStateMachine):
         external = MemoryCalendar("ext", read_only=read_only, clock=clock, seed=seed + 1)
         policy = ConnectionPolicy(
             CONNECTION,
-            ProviderName.GOOGLE,
+            "google",
             import_enabled=import_enabled,
             export_enabled=export_enabled,
             read_only=read_only,

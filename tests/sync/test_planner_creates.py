@@ -24,7 +24,7 @@ from sync.actions import Create, RemoveOrphan, SaveLink, Update
 from sync.event import CanonicalEvent, EventStatus, Recurrence, Transparency
 from sync.link import Marker, idempotency_key, link_id_for
 from sync.mapping import BUSY_TITLE
-from sync.policy import Privacy, ProviderName
+from sync.policy import Privacy
 from sync.side import Side
 
 
@@ -51,7 +51,7 @@ def test_a_new_session_is_exported_with_a_key_and_our_marker() -> None:
 def test_a_new_external_event_becomes_a_tagged_busy_block(
     provider: str, privacy: Privacy, title: str
 ) -> None:
-    conn = replace(policy(privacy=privacy), provider=ProviderName(provider))
+    conn = replace(policy(privacy=privacy), tag=provider)
     result = run([], [remote("e9", event("Dentist"))], conn=conn)
     (create,) = result.actions
     assert isinstance(create, Create)

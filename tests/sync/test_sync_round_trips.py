@@ -10,8 +10,8 @@ import pytest
 from sync_builders import CONNECTION, event
 from sync_runner import Connection
 
-from providers.base import TransientError
-from providers.memory import MemoryCalendar, SimulatedCrash, ticking_clock
+from providers.errors import TransientError
+from providers.local.memory import MemoryCalendar, SimulatedCrash, ticking_clock
 from sync.event import (
     CanonicalEvent,
     ExternalCalendarOverrides,
@@ -21,14 +21,14 @@ from sync.event import (
 )
 from sync.link import link_id_for
 from sync.mapping import copy_of
-from sync.policy import ConnectionPolicy, Privacy, ProviderName
+from sync.policy import ConnectionPolicy, Privacy
 from sync.side import Side
 from sync.snapshot import RemoteEvent
 
 
 def connect(**options: Any) -> Connection:
     clock = ticking_clock()
-    conn = ConnectionPolicy(CONNECTION, ProviderName.GOOGLE, **options)
+    conn = ConnectionPolicy(CONNECTION, "google", **options)
     return Connection(MemoryCalendar("wix", clock=clock), MemoryCalendar("ext", clock=clock), conn)
 
 
@@ -192,7 +192,7 @@ def test_a_provider_that_coerces_what_it_stores_does_not_cause_ping_pong() -> No
     clock = ticking_clock()
     wix = ShortTitles("wix", clock=clock)
     ext = MemoryCalendar("ext", clock=clock)
-    conn = Connection(wix, ext, ConnectionPolicy(CONNECTION, ProviderName.GOOGLE))
+    conn = Connection(wix, ext, ConnectionPolicy(CONNECTION, "google"))
     wix.add(event("Yoga"))
     conn.sync()
     copy_id, copy = only(ext)

@@ -1,0 +1,382 @@
+"""The External Calendars API's JSON objects, spelled as Wix spells them (camelCase).
+
+Fields marked "calsync addition" are ours; everything else mirrors Wix's External Calendars
+API v2 (`bookings/v2/external-calendars`), see docs/api.md.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from providers import registry
+
+# Examples in the OpenAPI document: Wix's ids for Google and Apple.
+GOOGLE_ID, APPLE_ID = (e.listing.provider_id for e in registry.BUILT_IN[:2])
+ID_MAX = 64
+SCHEDULE_EXAMPLE = "3e47ec65-4c8b-4d1c-b3a8-7c3d1a2f9e10"
+CONNECTION_EXAMPLE = "9d0c3f5a6b7e4c1d8e2f3a4b5c6d7e8f"
+
+
+def _clean(value: str) -> str:
+    """Text the database can keep: no NUL character, nothing UTF-8 cannot encode."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode text") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_clean)]
+
+
+def _example(value: Any) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [value]})
+
+
+class CalendarType(StrEnum):
+    UNDEFINED = "UNDEFINED"
+    GOOGLE = "GOOGLE"
+    I_CAL = "I_CAL"
+    OUTLOOK = "OUTLOOK"
+    OFFICE_365 = "OFFICE_365"
+    MICROSOFT = "MICROSOFT"
+    OTHER = "OTHER"
+
+
+class ConnectMethod(StrEnum):
+    OAUTH = "OAUTH"
+    CREDENTIALS = "CREDENTIALS"
+
+
+class ListEventFromCalendarsFeature(StrEnum):
+    UNDEFINED = "UNDEFINED"
+    NOT_SUPPORTED = "NOT_SUPPORTED"
+    PRIMARY_CALENDAR_ONLY = "PRIMARY_CALENDAR_ONLY"
+    SPECIFIC_CALENDARS = "SPECIFIC_CALENDARS"
+
+
+class SyncToCalendarFeature(StrEnum):
+    UNDEFINED = "UNDEFINED"
+    NOT_SUPPORTED = "NOT_SUPPORTED"
+    PRIMARY_CALENDAR_ONLY = "PRIMARY_CALENDAR_ONLY"
+    SPECIFIC_CALENDAR = "SPECIFIC_CALENDAR"
+    DEDICATED_CALENDAR = "DEDICATED_CALENDAR"
+
+
+class ConnectionStatusValue(StrEnum):
+    UNDEFINED = "UNDEFINED"
+    CONNECTED = "CONNECTED"
+    SYNC_IN_PROGRESS = "SYNC_IN_PROGRESS"
+    SYNCED = "SYNCED"
+    DISCONNECTED = "DISCONNECTED"
+    ERROR = "ERROR"
+
+
+class ErrorReasonValue(StrEnum):
+    UNDEFINED = "UNDEFINED"
+    TOKEN_REVOKED = "TOKEN_REVOKED"
+    EXTERNAL_CALENDAR_CREATION_FAILED = "EXTERNAL_CALENDAR_CREATION_FAILED"
+    EXTERNAL_CALENDAR_DELETED = "EXTERNAL_CALENDAR_DELETED"
+
+
+class PrivacyMode(StrEnum):
+    """calsync addition: what exported copies show."""
+
+    FULL = "FULL"
+    BUSY_ONLY = "BUSY_ONLY"
+
+
+class ConflictPolicyValue(StrEnum):
+    """calsync addition: who wins a field changed on both sides since the last sync."""
+
+    ORIGIN_WINS = "ORIGIN_WINS"
+    WIX_WINS = "WIX_WINS"
+    EXTERNAL_WINS = "EXTERNAL_WINS"
+    LATEST_WINS = "LATEST_WINS"
+
+
+# -- providers -------------------------------------------------------------------------------
+
+
+class ProviderFeatures(BaseModel):
+    connectMethods: list[ConnectMethod]
+    updateSyncConfig: bool = Field(
+        description="Whether the sync configuration can be updated after connecting"
+    )
+    listEventFromCalendars: ListEventFromCalendarsFeature
+    syncToCalendar: SyncToCalendarFeature
+    requiresServerUrl: bool = Field(
+        False,
+        description="calsync addition: Connect By Credentials needs `serverUrl` (generic CalDAV)",
+    )
+
+
+class ProviderOut(BaseModel):
+    id: str
+    name: str
+    calendarType: CalendarType
+    features: ProviderFeatures
+    appDefId: str | None = Field(None, description="As in Wix's example: equals `id`")
+
+
+class ListProvidersResponse(BaseModel):
+    providers: list[ProviderOut]
+
+
+# -- sync configuration ------------------------------------------------------------------------
+
+
+class Empty(BaseModel):
+    """Pass an empty object to pick this option."""
+
+
+class CalendarRef(BaseModel):
+    id: Text = Field(min_length=1, max_length=1024, description="External calendar ID")
+    name: str | None = Field(None, description="Display name (read only)")
+
+
+class CalendarRefs(BaseModel):
+    calendars: list[CalendarRef] = Field(max_length=100)
+
+
+class ListEventFromCalendarsConfig(BaseModel):
+    """Import: which external calendars block time on the Wix schedule. Give `enabled` and,
+    when enabled, exactly one of `primaryCalendar` and `calendars`."""
+
+    enabled: bool | None = None
+    primaryCalendar: Empty | None = None
+    calendars: CalendarRefs | None = None
+
+
+class SyncToCalendarConfig(BaseModel):
+    """Export: where the schedule's sessions are copied. Give `enabled` and, when enabled,
+    exactly one of `primaryCalendar`, `dedicatedCalendar` and `calendar`."""
+
+    enabled: bool | None = None
+    primaryCalendar: Empty | None = None
+    dedicatedCalendar: Empty | None = Field(
+        None, description="A new calendar calsync creates in the account for the sessions"
+    )
+    calendar: CalendarRef | None = Field(
+        None, description="calsync addition: one specific existing calendar"
+    )
+
+
+class SyncConfig(BaseModel):
+    listEventFromCalendars: ListEventFromCalendarsConfig | None = None
+    syncToCalendar: SyncToCalendarConfig | None = None
+    privacy: PrivacyMode | None = Field(
+        None, description="calsync addition: BUSY_ONLY copies show neither description nor place"
+    )
+    conflictPolicy: ConflictPolicyValue | None = Field(
+        None, description="calsync addition: who wins a field edited on both sides"
+    )
+    blockAllDayEvents: bool | None = Field(
+        None, description="calsync addition: all-day external events block time too"
+    )
+    blockFreeEvents: bool | None = Field(
+        None, description="calsync addition: external events marked free block time too"
+    )
+
+
+# -- connections -----------------------------------------------------------------------------
+
+
+class ConnectionOut(BaseModel):
+    id: str
+    providerId: str
+    calendarType: CalendarType
+    scheduleId: str
+    userId: str | None = None
+    externalAccountEmail: str | None = None
+    status: ConnectionStatusValue
+    errorReason: ErrorReasonValue | None = None
+    syncConfig: SyncConfig
+
+    model_config = _example(
+        {
+            "id": CONNECTION_EXAMPLE,
+            "providerId": GOOGLE_ID,
+            "calendarType": "GOOGLE",
+            "scheduleId": SCHEDULE_EXAMPLE,
+            "externalAccountEmail": "alice@example.com",
+            "status": "SYNCED",
+            "syncConfig": {
+                "listEventFromCalendars": {"enabled": True, "primaryCalendar": {}},
+                "syncToCalendar": {"enabled": True, "primaryCalendar": {}},
+                "privacy": "FULL",
+                "conflictPolicy": "ORIGIN_WINS",
+                "blockAllDayEvents": False,
+                "blockFreeEvents": False,
+            },
+        }
+    )
+
+
+class ConnectionResponse(BaseModel):
+    connection: ConnectionOut
+
+
+class ListConnectionsResponse(BaseModel):
+    connections: list[ConnectionOut]
+    failedProviderIds: list[str] | None = Field(
+        None, description="Returned only with `partialFailure=true`"
+    )
+
+
+def _schedule_id() -> Any:
+    return Field(min_length=1, max_length=ID_MAX, examples=[SCHEDULE_EXAMPLE])
+
+
+def _provider_id() -> Any:
+    return Field(min_length=1, max_length=ID_MAX, examples=[GOOGLE_ID])
+
+
+class ConnectByOAuthRequest(BaseModel):
+    scheduleId: Text = _schedule_id()
+    providerId: Text = _provider_id()
+    redirectUrl: Text = Field(
+        min_length=1, max_length=2048, examples=["https://mysite.com/oauth_completed"],
+        description="Where the user returns with `connectionId` or `error` added",
+    )  # fmt: skip
+
+    @field_validator("redirectUrl")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL")
+        return value
+
+
+class ConnectByOAuthResponse(BaseModel):
+    oauthUrl: str = Field(description="URL of the provider's authorization page")
+
+
+class ConnectByCredentialsRequest(BaseModel):
+    scheduleId: Text = _schedule_id()
+    providerId: Text = Field(min_length=1, max_length=ID_MAX, examples=[APPLE_ID])
+    email: Text = Field(
+        min_length=1, max_length=320, examples=["alice@icloud.com"],
+        description="Account email (Apple ID), or the user name on a CalDAV server",
+    )  # fmt: skip
+    password: SecretStr = Field(
+        min_length=1, max_length=1024, description="Password (Apple: an app-specific password)"
+    )
+    serverUrl: Text | None = Field(
+        None, max_length=2048, examples=["https://dav.example.com/"],
+        description="calsync addition: the CalDAV server (generic CalDAV provider only)",
+    )  # fmt: skip
+
+
+class UpdateSyncConfigRequest(BaseModel):
+    syncConfig: SyncConfig
+
+    model_config = _example(
+        {
+            "syncConfig": {
+                "listEventFromCalendars": {
+                    "enabled": True,
+                    "calendars": {"calendars": [{"id": "home"}, {"id": "work"}]},
+                },
+                "syncToCalendar": {"enabled": True, "dedicatedCalendar": {}},
+            }
+        }
+    )
+
+
+class CalendarOut(BaseModel):
+    id: str
+    name: str | None = None
+    primary: bool = Field(False, description="calsync addition")
+    readOnly: bool = Field(False, description="calsync addition")
+
+
+class ListCalendarsResponse(BaseModel):
+    calendars: list[CalendarOut]
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+class EventOut(BaseModel):
+    scheduleId: str
+    calendarType: CalendarType
+    calendarName: str | None = Field(None, description="Only with fieldsets=OWN_PI")
+    title: str | None = Field(None, description="Only with fieldsets=OWN_PI")
+    start: str = Field(examples=["2023-01-02T22:00:00.000Z"])
+    end: str = Field(examples=["2023-01-02T23:15:00.000Z"])
+    allDay: bool = False
+    scheduleOwnerId: str | None = None
+    scheduleOwnerName: str | None = None
+
+
+class Cursors(BaseModel):
+    next: str | None = None
+
+
+class PagingMetadata(BaseModel):
+    count: int
+    cursors: Cursors
+    hasNext: bool
+
+
+class ListEventsResponse(BaseModel):
+    events: list[EventOut]
+    pagingMetadata: PagingMetadata
+    failedProviderIds: list[str] | None = None
+
+
+# -- calsync additions: status ---------------------------------------------------------------
+
+
+class RunSummary(BaseModel):
+    id: str
+    kind: str = Field(description="incremental, full, poll or disconnect")
+    trigger: str
+    status: str
+    startedDate: str
+    finishedDate: str | None = None
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    conflicts: int = 0
+    errors: int = 0
+    error: str | None = None
+    lagMs: int | None = None
+
+
+class CalendarStatusOut(BaseModel):
+    id: str
+    name: str | None = None
+    importEnabled: bool
+    exportTarget: bool
+    lastSyncedDate: str | None = None
+    lastRun: RunSummary | None = None
+
+
+class ConnectionStatusResponse(BaseModel):
+    """calsync addition: how the connection's sync is doing."""
+
+    connectionId: str
+    status: ConnectionStatusValue
+    errorReason: ErrorReasonValue | None = None
+    errorMessage: str | None = None
+    lastSyncedDate: str | None = None
+    secondsSinceLastSync: int | None = None
+    lagMs: int | None = Field(
+        None, description="Notification received to change applied, in the last complete run"
+    )
+    pendingChanges: int = Field(description="Notifications recorded and not yet applied")
+    failedRuns24h: int
+    deadLetters: int = Field(description="Changes that keep failing (retried or parked)")
+    openConflicts: int
+    calendars: list[CalendarStatusOut]
+    cleanup: RunSummary | None = Field(None, description="The disconnect clean-up, once asked")

@@ -1,0 +1,1 @@
+"""Google Calendar: an account (OAuth), its calendars, push channels (`events.watch`)."""
