@@ -3,6 +3,7 @@ the `Retry-After` header, and a table from HTTP status to error."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
@@ -69,3 +70,31 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
         return None
     reference = now or datetime.now(moment.tzinfo)
     return max(0.0, (moment - reference).total_seconds())
+
+
+# What an HTTP status means, as a table each system adjusts with its own entries (`overrides`);
+# what a system reads from its error bodies (a Google reason, a Graph or Wix code) it decides
+# before consulting the table.
+ErrorMaker = Callable[[str, float | None], ProviderError]
+STATUS_ERRORS: Mapping[int, ErrorMaker] = {
+    401: lambda message, _: PermanentError(PermanentReason.TOKEN_REVOKED, message),
+    403: lambda message, _: PermanentError(PermanentReason.FORBIDDEN, message),
+    404: lambda message, _: NotFound(message),
+    410: lambda message, _: NotFound(message),
+    412: lambda message, _: PreconditionFailed(message),
+    429: lambda message, retry_after: RateLimited(message, retry_after),
+}
+
+
+def error_for_status(
+    status: int | None, message: str, retry_after: float | None = None,
+    overrides: Mapping[int, ErrorMaker] | None = None,
+) -> ProviderError:  # fmt: skip
+    """The system's entry for `status`, else the common one; a status neither names is
+    transient for 5xx, 408 and no answer at all, and otherwise a refusal of the event."""
+    make = (overrides or {}).get(status or 0) or STATUS_ERRORS.get(status or 0)
+    if make is not None:
+        return make(message, retry_after)
+    if status is None or status >= 500 or status == 408:
+        return TransientError(message, retry_after)
+    return PermanentError(PermanentReason.INVALID_EVENT, message)

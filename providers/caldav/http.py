@@ -26,13 +26,14 @@ from lxml import etree
 from providers.base import BeforeRequest
 from providers.errors import (
     CursorExpired,
+    ErrorMaker,
     NotFound,
     PermanentError,
     PermanentReason,
-    PreconditionFailed,
     ProviderError,
     RateLimited,
     TransientError,
+    error_for_status,
 )
 from providers.netguard import UnresolvedHost, check_url
 
@@ -160,19 +161,8 @@ def dav_failure(failure: dav_error.DAVError, host: str) -> ProviderError:
 def status_failure(status: int | None, host: str, detail: str = "") -> ProviderError:
     """The provider error for an HTTP status the provider does not handle itself."""
     message = f"{host} answered {status}" + (f": {detail}" if detail else "")
-    if status is None or status >= 500 or status == 408:
-        return TransientError(message)
-    if status == 401:
-        return InvalidCredentials(host)
-    if status == 403:
-        return PermanentError(PermanentReason.FORBIDDEN, message)
-    if status in (404, 410):
-        return NotFound(message)
-    if status == 412:
-        return PreconditionFailed(message)
-    if status == 429:
-        return RateLimited(message)
-    return PermanentError(PermanentReason.INVALID_EVENT, message)
+    ladder: dict[int, ErrorMaker] = {401: lambda _message, _: InvalidCredentials(host)}
+    return error_for_status(status, message, None, ladder)
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,13 @@ from providers.base import BeforeRequest
 from providers.errors import (
     AlreadyExists,
     CursorExpired,
-    NotFound,
+    ErrorMaker,
     PermanentError,
     PermanentReason,
-    PreconditionFailed,
     ProviderError,
     RateLimited,
     TransientError,
+    error_for_status,
     retry_after_seconds,
 )
 from providers.google.auth import GoogleTokens
@@ -143,32 +143,23 @@ class CalendarApi:
         self._on_tokens(self.tokens)
 
 
+# Google answers 409 for an id already taken: a create made before.
+LADDER: dict[int, ErrorMaker] = {409: lambda message, _: AlreadyExists(message)}
+
+
 def api_error(error: HttpError, missing: Missing = Missing.EVENT) -> ProviderError:
     """An API error answer as a provider error."""
     status = error.status_code or 0
     reason = error_reason(error)
     retry_after = retry_after_seconds(_header(error, "retry-after"))
-    if status == 429 or (status == 403 and reason in RATE_LIMIT_REASONS):
-        return RateLimited(f"Google rate limit ({reason or status})", retry_after)
-    if status >= 500:
-        return TransientError(f"Google answered {status}", retry_after)
-    if status == 401:
-        return PermanentError(PermanentReason.TOKEN_REVOKED, "Google refused the credentials")
-    if status == 403:
-        return PermanentError(PermanentReason.FORBIDDEN, f"Google refused access ({reason})")
+    what = f"Google answered {status} ({reason or 'no reason'})"
+    if status == 403 and reason in RATE_LIMIT_REASONS:
+        return RateLimited(f"Google rate limit ({reason})", retry_after)
     if status == 410 and reason == "fullSyncRequired":
         return CursorExpired("sync token expired")
-    if status in (404, 410):
-        if missing is Missing.CALENDAR:
-            return PermanentError(PermanentReason.CALENDAR_DELETED, "the calendar is gone")
-        return NotFound(f"Google answered {status} ({reason})")
-    if status == 412:
-        return PreconditionFailed("the event changed since the version given")
-    if status == 409:
-        return AlreadyExists(f"Google answered 409 ({reason})")
-    if 400 <= status < 500:
-        return PermanentError(PermanentReason.INVALID_EVENT, f"Google answered {status} ({reason})")
-    return TransientError(f"Google answered {status}")
+    if status in (404, 410) and missing is Missing.CALENDAR:
+        return PermanentError(PermanentReason.CALENDAR_DELETED, "the calendar is gone")
+    return error_for_status(status or None, what, retry_after, LADDER)
 
 
 def error_reason(error: HttpError) -> str:

@@ -6,32 +6,18 @@ import httpx
 
 from providers.errors import (
     CursorExpired,
-    NotFound,
-    PermanentError,
-    PermanentReason,
-    PreconditionFailed,
+    ErrorMaker,
     ProviderError,
-    RateLimited,
-    TransientError,
+    error_for_status,
     retry_after_seconds,
 )
+
+# The store answers 410 for a cursor it forgot.
+LADDER: dict[int, ErrorMaker] = {410: lambda message, _: CursorExpired(message)}
 
 
 def error_for(response: httpx.Response) -> ProviderError:
     status = response.status_code
+    message = f"store answered {status}" if status >= 500 else response.text
     retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-    if status == 429:
-        return RateLimited("rate limited", retry_after)
-    if status >= 500:
-        return TransientError(f"store answered {status}", retry_after)
-    if status == 412:
-        return PreconditionFailed(response.text)
-    if status == 410:
-        return CursorExpired(response.text)
-    if status == 404:
-        return NotFound(response.text)
-    if status == 401:
-        return PermanentError(PermanentReason.TOKEN_REVOKED, response.text)
-    if status == 403:
-        return PermanentError(PermanentReason.FORBIDDEN, response.text)
-    return PermanentError(PermanentReason.INVALID_EVENT, f"{status}: {response.text}")
+    return error_for_status(status, message, retry_after, LADDER)

@@ -27,13 +27,13 @@ from O365.utils.token import MemoryTokenBackend
 from providers.base import BeforeRequest
 from providers.errors import (
     CursorExpired,
-    NotFound,
+    ErrorMaker,
     PermanentError,
     PermanentReason,
     PreconditionFailed,
     ProviderError,
-    RateLimited,
     TransientError,
+    error_for_status,
     retry_after_seconds,
 )
 from providers.microsoft.auth import MicrosoftAuth, MicrosoftTokens
@@ -238,26 +238,21 @@ def graph_code(response: requests.Response) -> str:
     return str(error.get("code") or "") if isinstance(error, dict) else ""
 
 
+# Graph answers 409 for a write that lost a race, and 410 for a delta link it forgot.
+LADDER: dict[int, ErrorMaker] = {
+    409: lambda message, _: PreconditionFailed(message),
+    410: lambda message, _: CursorExpired(message),
+}
+
+
 def error_for(response: requests.Response) -> ProviderError:
     """A Graph error answer as a provider error (the message names status and code only)."""
     status, code = response.status_code, graph_code(response)
     what = f"Graph answered {status} {code}".rstrip()
-    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-    if status == 429:
-        return RateLimited(what, retry_after)
-    if status >= 500:
-        return TransientError(what, retry_after)
-    if status in (409, 412):
-        return PreconditionFailed(what)
-    if status == 410 or code in EXPIRED_TOKEN_CODES:
+    if status < 500 and status != 429 and code in EXPIRED_TOKEN_CODES:
         return CursorExpired(what)
-    if status == 404:
-        return NotFound(what)
-    if status == 401:
-        return PermanentError(PermanentReason.TOKEN_REVOKED, what)
-    if status == 403:
-        return PermanentError(PermanentReason.FORBIDDEN, what)
-    return PermanentError(PermanentReason.INVALID_EVENT, what)
+    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+    return error_for_status(status, what, retry_after, LADDER)
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

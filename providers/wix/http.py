@@ -19,13 +19,12 @@ import httpx
 
 from providers.base import BeforeRequest
 from providers.errors import (
-    NotFound,
     PermanentError,
     PermanentReason,
     PreconditionFailed,
     ProviderError,
-    RateLimited,
     TransientError,
+    error_for_status,
     retry_after_seconds,
 )
 
@@ -71,23 +70,15 @@ def error_for(response: httpx.Response) -> ProviderError:
     status = response.status_code
     code, message = error_code(response)
     text = f"wix {status} {code}: {message}".strip()
-    if status == 429:
-        return RateLimited(text, retry_after_seconds(response.headers.get("Retry-After")))
-    if status >= 500:
-        return TransientError(text, retry_after_seconds(response.headers.get("Retry-After")))
-    if status == 401 or (status == 403 and code == "APP_NOT_INSTALLED"):
+    if status == 403 and code == "APP_NOT_INSTALLED":
         return PermanentError(PermanentReason.TOKEN_REVOKED, text)
-    if status == 403:
-        return PermanentError(PermanentReason.FORBIDDEN, text)
     if status == 404 and code == "SCHEDULE_NOT_FOUND":
         return PermanentError(PermanentReason.CALENDAR_DELETED, text)
-    if status == 404:
-        return NotFound(text)
     if status == 409 and code == "REVISION_MISMATCH":
         return PreconditionFailed(text)
     if status == 428:
         return WixAnswer(status, code, message)
-    return PermanentError(PermanentReason.INVALID_EVENT, text)
+    return error_for_status(status, text, retry_after_seconds(response.headers.get("Retry-After")))
 
 
 @dataclass(frozen=True)
