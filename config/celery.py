@@ -1,4 +1,9 @@
-"""Celery configuration built from Settings (../shared/reference/celery.md says why)."""
+"""Celery configuration built from Settings.
+
+Tasks are acknowledged after they ran and put back when their worker dies, so a killed worker
+loses no task (every task is idempotent, since it may run again); docs/operations.md explains
+each setting.
+"""
 
 from __future__ import annotations
 

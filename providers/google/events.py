@@ -1,4 +1,4 @@
-"""Google Calendar events and calsync's canonical events, both ways (reference §1.5).
+"""Google Calendar events and calsync's canonical events, both ways.
 
 Two readings of one Google event:
 - series form, for events calsync made (they carry the marker): a recurring event is a master
@@ -60,7 +60,7 @@ def is_cancelled(resource: Resource) -> bool:
 
 
 def has_details(resource: Resource) -> bool:
-    """Deleted entries may come as a stub with little more than the id (reference §1.3)."""
+    """Deleted entries may come as a stub with little more than the id."""
     return "start" in resource
 
 

@@ -1,4 +1,4 @@
-"""Google's push notifications: reading and checking the `X-Goog-*` headers (reference §1.1).
+"""Google's push notifications: reading and checking the `X-Goog-*` headers.
 
 A notification has no body; it only says "this calendar changed" (`exists`), or "the channel is
 open" (`sync`, message number 1). It is genuine when the channel is one of ours and it carries

@@ -119,7 +119,7 @@ class CalendarReader:
             page = self.client.get_json(str(next_link), headers=headers)
 
     def _whole(self, item: dict[str, Any]) -> dict[str, Any] | None:
-        """Delta may send only the changed properties of an item (M-DQ); then read it all."""
+        """Delta may send only the changed properties of an item; then read it all."""
         if all(key in item for key in ("type", "start", "end")):
             return item
         url = self.client.me(f"/events/{quote(str(item['id']), safe='')}")

@@ -1,4 +1,4 @@
-"""Parsing Graph's change and lifecycle notifications (reference §2.1). Pure: no network.
+"""Parsing Graph's change and lifecycle notifications. Pure: no network.
 
 A POST carries `{"value": [...]}`, possibly for several subscriptions. Every item's
 `clientState` is its proof, compared in constant time with the one stored for its subscription;

@@ -1,4 +1,4 @@
-"""Graph change-notification subscriptions (reference §2.1), through O365's `Subscriptions`.
+"""Graph change-notification subscriptions, through O365's `Subscriptions`.
 
 Graph validates both the notification and the lifecycle URL before it answers a create (the API
 layer answers the `validationToken` handshake); a failed handshake is a 400, raised here as

@@ -1,4 +1,4 @@
-"""Calendar V3 event JSON read into calsync's canonical event (reference §3.2, docs/wix.md);
+"""Calendar V3 event JSON read into calsync's canonical event (see docs/wix.md);
 `providers.wix.fields` is the writing half.
 
 - Times: `start`/`end` are ZonedDates; a timed event is read from `utcDate` and shown in the

@@ -1,7 +1,7 @@
 """Talking to Wix for one app instance: the app token, the HTTP call, Wix errors as ours.
 
 Wix app tokens come from client credentials (`POST /oauth2/token` with the app id, its secret and
-the tenant's `instance_id`, reference §3.4); they live 4 hours and there is no refresh token, so
+the tenant's `instance_id`); they live 4 hours and there is no refresh token, so
 a new one is minted shortly before the cached one runs out, or when Wix answers 401
 `TOKEN_EXPIRED` anyway (clocks differ). Tokens and the secret never reach a log line or an
 exception message.

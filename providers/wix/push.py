@@ -1,4 +1,4 @@
-"""Verifying and reading Wix webhooks (reference §3.3). Pure: no network, no state.
+"""Verifying and reading Wix webhooks. Pure: no network, no state.
 
 The body is a JWT signed RS256 with the app's key; only RS256 is accepted (never `none`, never an
 HMAC keyed with the public key), and the token must carry an unexpired `exp`. Its `data` claim is
@@ -151,7 +151,7 @@ def _event_body(inner: dict[str, Any], slug: str) -> dict[str, Any]:
 
 
 def _json_object(value: Any, name: str) -> dict[str, Any]:
-    """A nested `data` string parsed; an object sent as-is is accepted too (§3.3, ambiguous)."""
+    """A nested `data` string parsed; an object sent as-is is accepted too (docs ambiguous)."""
     parsed = json.loads(value) if isinstance(value, str) else value
     if not isinstance(parsed, dict):
         raise ValueError(f"{name} is not a JSON object")

@@ -1,4 +1,4 @@
-"""Push channels opened by `events.watch` and closed by `channels.stop` (reference §1.1)."""
+"""Push channels opened by `events.watch` and closed by `channels.stop`."""
 
 from __future__ import annotations
 

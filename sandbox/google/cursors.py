@@ -1,4 +1,4 @@
-"""Sync tokens and page tokens (reference §1.2).
+"""Sync tokens and page tokens.
 
 A sync token names a calendar's change counter at the end of a listing; it expires after a
 configurable lifetime, or when told to, and then answers 410 `fullSyncRequired`. A page token holds

@@ -1,4 +1,4 @@
-"""RFC 3339 and `EventDateTime` conversions (reference §1.5: `date` for all-day, `dateTime` with an
+"""RFC 3339 and `EventDateTime` conversions (`date` for all-day, `dateTime` with an
 offset unless `timeZone` is given; start inclusive, end exclusive)."""
 
 from __future__ import annotations

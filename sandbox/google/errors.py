@@ -1,7 +1,7 @@
 """Google API errors in the documented shape.
 
 `{"error": {"errors": [{"domain", "reason", "message", ["locationType", "location"]}],
-"code", "message"}}` (reference §1.6). The client library turns these into `HttpError` with
+"code", "message"}}`. The client library turns these into `HttpError` with
 `.error_details`.
 """
 

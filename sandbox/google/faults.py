@@ -1,5 +1,5 @@
 """Faults tests can inject: rate limits (403/429), server errors (5xx), a sliding-window quota,
-dropped push notifications and sync tokens that expire on their next use (reference §1.1, §1.6)."""
+dropped push notifications and sync tokens that expire on their next use."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Which events a list request returns, and in what form (reference §1.2-1.3).
+"""Which events a list request returns, and in what form.
 
 - Full listing: live events matching the filters; cancelled ones only with `showDeleted` (cancelled
   exceptions of a live series are listed anyway when `singleEvents` is false, as documented).

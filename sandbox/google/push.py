@@ -1,4 +1,4 @@
-"""Delivering push notifications over real HTTP (reference §1.1).
+"""Delivering push notifications over real HTTP.
 
 Each message is a bodiless POST with the `X-Goog-*` headers. Deliveries run on worker threads, so
 the API call that caused them is never delayed; messages of one channel go out in order (the sync

@@ -1,5 +1,5 @@
-"""Query parameters of `events.list`, `events.instances` and `events.watch`, checked as the
-reference describes (§1.2): which may not be combined with a sync token, bounds, orderings."""
+"""Query parameters of `events.list`, `events.instances` and `events.watch`, checked as Google
+documents them: which may not be combined with a sync token, bounds, orderings."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def parse_events_query(params: Params) -> EventsQuery:
 def _refuse_sync_restrictions(params: Params) -> None:
     for name in SYNC_FORBIDDEN:
         if params.get(name):
-            # Reason as reported by a third party (reference §1.2); Google documents only the 400.
+            # Reason as reported by a third party; Google documents only the 400.
             raise ApiError(
                 400,
                 "syncTokenWithRequestRestrictions",

@@ -1,4 +1,4 @@
-"""Expanding a recurring event into instances (reference §1.5).
+"""Expanding a recurring event into instances.
 
 A series is expanded in the time zone of its start (`start.timeZone`), so wall-clock times survive
 DST changes. Instance ids are `{eventId}_{YYYYMMDDTHHMMSSZ}` (UTC) or `{eventId}_{YYYYMMDD}` for

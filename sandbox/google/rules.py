@@ -1,4 +1,4 @@
-"""Semantic rules for an event about to be stored (reference §1.5), beyond the schema's types."""
+"""Semantic rules for an event about to be stored, beyond the schema's types."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One calendar's events: write semantics of insert/update/patch/delete (reference §1.3-1.5).
+"""One calendar's events: write semantics of insert/update/patch/delete.
 
 Deleted events stay as tombstones (status `cancelled`, details kept, as on the organizer's calendar)
 so incremental sync can report them and a re-used id still answers 409. Every change bumps the

@@ -1,5 +1,5 @@
 """`calendarView/delta`: pages with `@odata.nextLink` ($skiptoken), a final `@odata.deltaLink`
-($deltatoken), later rounds with changed events and `@removed` (reference §2.2).
+($deltatoken), later rounds with changed events and `@removed`.
 
 A delta token remembers the window and the changeKey of every instance the client was given.
 The next round diffs the current calendar view against it: new or changed instances come back

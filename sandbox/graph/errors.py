@@ -1,4 +1,4 @@
-"""Graph-shaped errors: `{"error": {"code", "message", "innerError": {...}}}` (reference §2.5)."""
+"""Graph-shaped errors: `{"error": {"code", "message", "innerError": {...}}}`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Injected failures: throttling (429 + Retry-After), 5xx answers, dropped notifications, and an
-optional per app+mailbox request budget like Outlook's (reference §2.5)."""
+optional per app+mailbox request budget like Outlook's."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Background delivery of change and lifecycle notifications over real HTTP (reference §2.1).
+"""Background delivery of change and lifecycle notifications over real HTTP.
 
 A daemon thread posts `{"value": [...]}` batches to loopback URLs only. An answer other than 2xx
 within `notification_timeout` (3 s) counts as failed and is retried after the configured delays,

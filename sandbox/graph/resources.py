@@ -1,4 +1,4 @@
-"""JSON shapes of Graph resources: event (reference §2.3/§2.4), calendar, user."""
+"""JSON shapes of Graph resources: event, calendar, user."""
 
 from __future__ import annotations
 

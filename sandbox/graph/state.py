@@ -71,7 +71,7 @@ class SandboxClock:
 
 @dataclass
 class GraphSettings:
-    """Knobs of the emulation; defaults follow reference §2."""
+    """Knobs of the emulation; defaults are Graph's documented limits where it gives any."""
 
     subscription_max_minutes: int = 10_080
     max_subscriptions_per_mailbox: int = 1_000
@@ -619,7 +619,7 @@ class GraphState:
             )
 
     def _touched_ids(self, record: EventRecord) -> list[str]:
-        """Ids whose change a delta round reports even outside its window (reference §2.2).
+        """Ids whose change a delta round reports even outside its window.
 
         Series changes are seen through their occurrences' changeKeys inside the window; the
         master id itself never appears in a calendar view, so it is not reported."""
@@ -661,7 +661,7 @@ class GraphState:
         """Deliver `reauthorizationRequired`, `subscriptionRemoved` (removes it) or `missed`.
 
         With `pause=True` a reauthorizationRequired also pauses change delivery until the client
-        reauthorizes or renews; changes made meanwhile are not notified (reference §2.1)."""
+        reauthorizes or renews; changes made meanwhile are not notified."""
         if event not in ("reauthorizationRequired", "subscriptionRemoved", "missed"):
             raise bad_request(f"unknown lifecycle event {event!r}")
         with self.lock:

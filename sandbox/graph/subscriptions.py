@@ -1,5 +1,5 @@
 """`/v1.0/subscriptions`: create (with the validation handshake), get, list, renew, delete,
-reauthorize (reference §2.1)."""
+reauthorize."""
 
 from __future__ import annotations
 

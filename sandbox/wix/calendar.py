@@ -289,7 +289,7 @@ def _overlaps(event: Event, start: datetime, end: datetime) -> bool:
 
 
 def _after_edit(event: Event) -> str:
-    """Editing or cancelling an INSTANCE turns it into an EXCEPTION, permanently [D13]."""
+    """Editing or cancelling an INSTANCE turns it into an EXCEPTION, permanently (Wix's rule)."""
     return "EXCEPTION" if event.recurrence_type == "INSTANCE" else event.recurrence_type
 
 

@@ -1,4 +1,4 @@
-"""Wix's error envelope, `{message, details: {applicationError | validationError}}` (§3.4)."""
+"""Wix's error envelope, `{message, details: {applicationError | validationError}}`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Calendar V3 routes: events (single and bulk) and the schedules they belong to (reference §3.2).
+"""Calendar V3 routes: events (single and bulk) and the schedules they belong to.
 
 Every route needs an app access token; the token decides the site (app instance) the call acts on,
 and changes made through these routes are attributed to the app (`identity.identityType: APP`).

@@ -1,7 +1,7 @@
 """What the sandbox stores (apps, sites, schedules, events) and how it reads and writes their JSON.
 
-Field names follow Calendar V3 (reference §3.2). Where the reference leaves a field undocumented the
-choice is written down in docs/wix.md, "Sandbox choices".
+Field names follow Calendar V3. Where Wix's documentation leaves a field undocumented the choice is
+written down in docs/wix.md, "Sandbox choices".
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""App access tokens: `POST /oauth2/token` with client credentials (reference §3.4).
+"""App access tokens: `POST /oauth2/token` with client credentials.
 
 API calls send the token as `Authorization: <token>`; a `Bearer ` prefix is accepted too, since the
 docs are silent on it and the token type is "Bearer". Tokens are opaque and live 14400 s by the

@@ -2,7 +2,7 @@
 
 A MASTER's first occurrence is its own `start`; later ones follow every `interval` weeks at the same
 local wall-clock time. INSTANCE ids are derived from the master id and the occurrence's original
-local start, so they are stable while the rule is, and change when the rule does (as [D13] warns).
+local start, so they are stable while the rule is, and change when the rule does (Wix warns of it).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The app's webhook signing key and the JWTs made with it, genuine or deliberately broken.
 
-Wix signs each webhook body as an RS256 JWT whose header is `{"kid", "alg"}` (reference §3.3). The
+Wix signs each webhook body as an RS256 JWT whose header is `{"kid", "alg"}`. The
 tokens are assembled by hand rather than with pyjwt so that the broken variants (alg `none`, HS256
 keyed with the public PEM) can be made at all: pyjwt refuses to produce them.
 """
@@ -62,7 +62,7 @@ class SigningKey:
 
 
 def claims(data: str, now: datetime, lifetime: timedelta) -> dict[str, Any]:
-    """The outer claims: `data` is the envelope as a JSON string (reference §3.3)."""
+    """The outer claims: `data` is the envelope as a JSON string."""
     issued = int(now.timestamp())
     return {"data": data, "iat": issued, "exp": issued + int(lifetime.total_seconds())}
 

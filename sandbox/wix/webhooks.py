@@ -1,4 +1,4 @@
-"""Signed webhook deliveries, as Wix sends them (reference §3.3).
+"""Signed webhook deliveries, as Wix sends them.
 
 Body: an RS256 JWT whose claims are `{data: "<JSON string>", iat, exp}`; `data` parses to
 `{eventType, instanceId, data: "<JSON string>", identity: "<JSON string>"}`. Deliveries go out from
@@ -27,7 +27,7 @@ from sandbox.wix.model import App
 from sandbox.wix.signing import Forgery, claims, forge
 from sandbox.wix.zoned import format_timestamp
 
-# Wix's resend policy [D22]: up to 12 more attempts after these delays (seconds).
+# Wix's documented resend policy: up to 12 more attempts after these delays (seconds).
 DOCUMENTED_RETRY_DELAYS: tuple[float, ...] = (
     60,
     600,

@@ -1,4 +1,4 @@
-"""Calendar V3 ZonedDate: `{localDate: "YYYY-MM-DDThh:mm:ss", timeZone, utcDate}` (reference §3.2).
+"""Calendar V3 ZonedDate: `{localDate: "YYYY-MM-DDThh:mm:ss", timeZone, utcDate}`.
 
 Inside the sandbox a local time is a naive `datetime` that only means something together with an
 IANA zone name; instants are aware UTC `datetime`s.
@@ -64,7 +64,7 @@ def format_utc(instant: datetime) -> str:
 
 
 def format_timestamp(instant: datetime) -> str:
-    """`createdDate`/`updatedDate`/`eventTime`: milliseconds and `Z` (reference §5)."""
+    """`createdDate`/`updatedDate`/`eventTime`: milliseconds and `Z`."""
     utc = instant.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 

@@ -250,7 +250,7 @@ def follow_delta(
 # -- OAuth ----------------------------------------------------------------------------------------
 
 
-# The brief's round trip uses MSAL's older code-redemption calls, which it marks deprecated.
+# This round trip uses MSAL's older code-redemption calls, which MSAL marks deprecated.
 @pytest.mark.filterwarnings("ignore::DeprecationWarning:msal")
 def test_msal_authorization_code_refresh_and_revoked_refresh(sb: Sandbox, tls: TlsFiles) -> None:
     login = serve_tls_in_thread(create_app(sb.state), tls)

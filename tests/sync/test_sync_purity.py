@@ -1,4 +1,4 @@
-"""sync/ is pure: it imports only the standard library and itself (DESIGN.md, issue 3)."""
+"""sync/ is pure: it imports only the standard library and itself."""
 
 from __future__ import annotations
 
