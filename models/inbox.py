@@ -24,7 +24,7 @@ class InboxItem(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    provider: Mapped[str] = mapped_column(String(20))
+    provider: Mapped[str] = mapped_column(String(40))  # a `providers.registry` id, or "wix"
     idempotency_key: Mapped[str] = mapped_column(String(512))
     tenant_id: Mapped[str | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     calendar_id: Mapped[str | None] = mapped_column(

@@ -137,8 +137,6 @@ class Capabilities:
     """What a calendar system can do, declared in its registry entry.
 
     - `push`: it notifies changes on push channels; without push, its calendars are polled.
-    - `renews_in_place`: a channel is renewed by extending it (Graph); otherwise a new channel
-      is opened first and the old one stopped, so no notification falls between.
     - `dedicated_calendar`: it can make a calendar of its own for the sessions.
     - `primary_after_connect`: the primary calendar's id is only learnt by listing the
       account's calendars after connecting (Graph), not at connect time.
@@ -146,7 +144,6 @@ class Capabilities:
 
     connect: ConnectMethod
     push: bool = False
-    renews_in_place: bool = False
     dedicated_calendar: bool = False
     primary_after_connect: bool = False
 

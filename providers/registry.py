@@ -110,8 +110,7 @@ BUILT_IN = (
     ),
     ProviderEntry(
         "microsoft",
-        Capabilities(_OAUTH, push=True, renews_in_place=True, dedicated_calendar=True,
-                     primary_after_connect=True),
+        Capabilities(_OAUTH, push=True, dedicated_calendar=True, primary_after_connect=True),
         Listing("ae0d26b4-7e04-4735-a15e-1b1acaba2f00", "Outlook or Office 365", "MICROSOFT",
                 "SPECIFIC_CALENDARS", "DEDICATED_CALENDAR"),
         "providers.microsoft",

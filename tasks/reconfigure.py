@@ -18,6 +18,7 @@ from celery import Task, shared_task
 from sqlalchemy import select
 
 from models import Connection, ConnectionStatus, ErrorReason, ExternalCalendar
+from providers import registry
 from providers.errors import ProviderError, TransientError
 from sync.side import Side
 from tasks.accounts import account
@@ -124,6 +125,9 @@ def ensure_dedicated(context: WorkerContext, connection_id: str) -> str | None:
             return str(existing)
         db.expunge(connection)
     try:  # keyed by the connection: two connections of one account get a calendar each
+        entry = registry.entry(connection.provider, context.settings)
+        if not entry.capabilities.dedicated_calendar:
+            raise NotImplementedError("this calendar system cannot make calendars")
         with account(context, connection) as opened:
             info = opened.create_calendar(DEDICATED_NAME, connection.id)
     except (ProviderError, NotImplementedError) as error:

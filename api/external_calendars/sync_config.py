@@ -235,6 +235,8 @@ def _checked_sync_to(
         _writable(_need_primary(calendars, field), field)
         return {"enabled": True, "primaryCalendar": {}}
     if name == "dedicatedCalendar":
+        if not entry.entry.capabilities.dedicated_calendar:
+            raise precondition("this provider cannot make a calendar of its own", field)
         return {"enabled": True, "dedicatedCalendar": {}}
     remote = new.calendar.id if new.calendar is not None else old["calendar"]["id"]
     chosen = next((c for c in calendars if c.remote_id == remote), None)
