@@ -53,8 +53,8 @@ from sandbox.graph import GraphSettings
 from sandbox.graph.harness import GraphHarness, graph_harness
 from sync.snapshot import RemoteEvent
 from tasks.channels import open_connection_channels
-from tasks.connections import start_syncing
 from tasks.context import WorkerContext
+from tasks.first_sync import start_syncing
 
 LENGTH = timedelta(minutes=30)
 BERLIN = ZoneInfo("Europe/Berlin")  # the mailbox's zone (W. Europe Standard Time)

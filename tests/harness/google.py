@@ -17,13 +17,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from harness.clock import steady_weekday_ahead
 from providers.base import CalendarInfo, SyncWindow
 from providers.google.account import GoogleAccount
 from providers.google.auth import CALENDAR_SCOPE, GoogleOAuthClient, GoogleTokens
 from providers.google.calendar import GoogleCalendar
 from sandbox.google import GoogleOptions, GoogleState, PushSettings, create_app
 from sandbox.server import ServedApp, serve_in_thread
+
+from .clock import steady_weekday_ahead
 
 USER = "alice@example.com"
 CLIENT_ID = "calsync-test.apps.googleusercontent.com"

@@ -18,7 +18,6 @@ from pydantic import SecretStr
 
 from api.oauth.flows import callback_url
 from config import Settings
-from harness.clock import days_ahead
 from models import Provider
 from providers.base import BeforeRequest
 from providers.microsoft.account import MicrosoftAccount
@@ -26,6 +25,8 @@ from providers.microsoft.auth import MicrosoftAuth, MicrosoftTokens
 from sandbox.graph import GraphSettings
 from sandbox.graph.harness import GraphHarness
 from sandbox.graph.state import Instance, SubscriptionRecord
+
+from .clock import days_ahead
 
 MICROSOFT_ID = "ae0d26b4-7e04-4735-a15e-1b1acaba2f00"  # Wix's provider id for Microsoft
 CONNECT = "/bookings/v2/external-calendars/connections:connectByOAuth"

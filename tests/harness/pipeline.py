@@ -11,7 +11,6 @@ import httpx
 from sqlalchemy import Engine, func, select
 
 from config import Settings
-from harness.clock import days_ahead
 from models import Provider, PushChannel, SyncRun
 from models.db import session_scope
 from providers.local.account import LocalAccount
@@ -22,6 +21,8 @@ from sync.codec import event_to_dict
 from sync.event import CanonicalEvent
 from tasks.context import WorkerContext, build_context
 from workers.celery_app import create_celery
+
+from .clock import days_ahead
 
 # Tomorrow at 09:00 UTC: inside the sync window whatever day the suite runs.
 START = days_ahead(1, 9)

@@ -16,7 +16,8 @@ from celery import Celery
 
 from config import Settings
 from config.celery import celery_config
-from harness.env import settings_env
+
+from .env import settings_env
 
 Launch = Callable[..., subprocess.Popen[bytes]]
 ALL_QUEUES = "ingest,sync,reconcile,maintenance"
