@@ -189,7 +189,7 @@ def main() -> None:
         create_celery(settings)
         context = build_context(settings)
         app = create_app(settings)
-        app.state.worker_context = context
+        app.state.gate = context.gate
         log = Path(f"/tmp/calsync-bench-worker-{os.getpid()}.log")
         worker = subprocess.Popen(
             [sys.executable, "-m", "workers", "worker", "-c", "1"], env=environment(settings),

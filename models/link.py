@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Timestamps, new_id
@@ -18,6 +18,8 @@ class Link(Timestamps, Base):
         UniqueConstraint("connection_id", "wix_event_id"),
         # External ids are unique per calendar, and a calendar belongs to one connection.
         UniqueConstraint("calendar_id", "external_event_id"),
+        Index("ix_links_unsettled", "calendar_id", "unsettled"),
+        Index("ix_links_series", "calendar_id", "series_id"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
@@ -38,3 +40,7 @@ class Link(Timestamps, Base):
     wix_overrides: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
     generation: Mapped[int] = mapped_column(Integer, default=0)
     tombstone: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What an incremental run loads links by (`sync.relevance`): a pair the planner must look
+    # at even when nothing about it was listed, and an occurrence's series id on its origin.
+    unsettled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    series_id: Mapped[str | None] = mapped_column(String(1024))

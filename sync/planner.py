@@ -9,7 +9,7 @@ Series come before their instances, so an instance's copy can name its series' c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sync.actions import PlanResult
 from sync.arrivals import plan_arrival, plan_leftovers
@@ -31,16 +31,22 @@ def plan(
     policy: ConnectionPolicy,
     *,
     allow_mass_delete: bool = False,
+    linked: Mapping[Side, int] | None = None,
 ) -> PlanResult:
-    """Plan one sync run. `allow_mass_delete` is an operator's confirmation, never a default."""
+    """Plan one sync run. `allow_mass_delete` is an operator's confirmation, never a default.
+
+    `links` may be only those the snapshots concern (`sync.relevance`) when they are
+    incremental; `linked` then says how many events each side has linked in all, which the
+    mass-deletion guard weighs the deletions against."""
     if wix.side is not Side.WIX or external.side is not Side.EXTERNAL:
         raise ValueError("plan() takes the Wix snapshot first, then the external one")
     snapshots = {Side.WIX: wix, Side.EXTERNAL: external}
     errors: list[SyncError] = []
     for side, snapshot in snapshots.items():
-        linked, lost = vanished(snapshot, links)
-        if not allow_mass_delete and policy.mass_delete.trips(linked, lost):
-            errors.append(MassDeletionSuspected(side, linked, lost))
+        seen, lost = vanished(snapshot, links)
+        total = seen if linked is None else linked[side]
+        if not allow_mass_delete and policy.mass_delete.trips(total, lost):
+            errors.append(MassDeletionSuspected(side, total, lost))
     guarded = {e.side for e in errors if isinstance(e, MassDeletionSuspected)}
     views = {side: SideView(snap, links, side in guarded) for side, snap in snapshots.items()}
     draft = Draft(views, links, policy, errors)

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from models import Link as LinkRow
 from models import Side as RowSide
 from sync.codec import event_from_dict, event_to_dict, overrides_from_dict, overrides_to_dict
 from sync.link import Link
+from sync.relevance import listed_ids, own_key, series_key, unsettled
 from sync.side import Side
+from sync.snapshot import SideSnapshot
 
 
 def to_link(row: LinkRow) -> Link:
@@ -35,7 +37,19 @@ def to_link(row: LinkRow) -> Link:
     )
 
 
+def _keys(link: Link) -> tuple[bool, str | None]:
+    key = series_key(link)
+    return unsettled(link), None if key is None else key[1]
+
+
+def _refresh(row: LinkRow, link: Link) -> None:
+    keys = _keys(link)
+    if (row.unsettled, row.series_id) != keys:
+        row.unsettled, row.series_id = keys
+
+
 def fill_row(row: LinkRow, link: Link) -> None:
+    row.unsettled, row.series_id = _keys(link)
     row.origin = RowSide(link.origin.value)
     row.base = event_to_dict(link.base)
     row.wix_event_id = link.wix_id
@@ -59,10 +73,47 @@ class DatabaseLinkStore:
         self.connection_id = connection_id
         self.calendar_id = calendar_id
 
-    def all(self) -> list[Link]:
-        with self.session_factory() as db:
+    def all(self, refresh_keys: bool = False) -> list[Link]:
+        """Every link of the calendar. `refresh_keys` (full runs) also rewrites the relevance
+        keys of rows that disagree with their link: rows from before the keys were kept count
+        as unsettled until a full run of their calendar reads them."""
+        with self.session_factory() as db, db.begin():
             rows = db.scalars(select(LinkRow).where(LinkRow.calendar_id == self.calendar_id))
-            return [to_link(row) for row in rows]
+            links = []
+            for row in rows:
+                links.append(to_link(row))
+                if refresh_keys:
+                    _refresh(row, links[-1])
+            return links
+
+    def related(self, wix: SideSnapshot, external: SideSnapshot) -> list[Link]:
+        """The links an incremental run must plan with (`sync.relevance.related`), read by
+        the keys the rows keep: two queries, however many links the calendar has."""
+        mine = LinkRow.calendar_id == self.calendar_id
+        wix_ids, external_ids = listed_ids(wix), listed_ids(external)
+        with self.session_factory() as db:
+            first = [to_link(row) for row in db.scalars(select(LinkRow).where(mine, or_(
+                LinkRow.unsettled.is_(True), LinkRow.wix_event_id.in_(wix_ids),
+                LinkRow.external_event_id.in_(external_ids))))]  # fmt: skip
+            series = {key for link in first if (key := own_key(link)) is not None}
+            their_series = {key for link in first if (key := series_key(link)) is not None}
+            more = [to_link(row) for row in db.scalars(select(LinkRow).where(mine, or_(
+                LinkRow.series_id.in_({i for _, i in series}),
+                LinkRow.wix_event_id.in_({i for s, i in their_series if s is Side.WIX}),
+                LinkRow.external_event_id.in_(
+                    {i for s, i in their_series if s is Side.EXTERNAL}))))]  # fmt: skip
+        chosen = {link.link_id for link in first}
+        return first + [link for link in more if link.link_id not in chosen and (
+            series_key(link) in series or own_key(link) in their_series)]  # fmt: skip
+
+    def linked(self) -> dict[Side, int]:
+        """How many events each side has linked, for the mass-deletion guard."""
+        with self.session_factory() as db:
+            wix, external = db.execute(
+                select(func.count(LinkRow.wix_event_id), func.count(LinkRow.external_event_id))
+                .where(LinkRow.calendar_id == self.calendar_id)
+            ).one()  # fmt: skip
+        return {Side.WIX: int(wix), Side.EXTERNAL: int(external)}
 
     def get(self, link_id: str) -> Link | None:
         with self.session_factory() as db:

@@ -33,7 +33,9 @@ from providers.errors import ProviderError, TransientError
 from sync.actions import Action, Create, Delete, PlanResult, RemoveOrphan, Update
 from sync.merge import Conflict
 from sync.planner import plan
+from sync.policy import ConnectionPolicy
 from sync.side import Side
+from sync.snapshot import SideSnapshot
 from tasks.apply import Applied, apply_plan, read_side
 from tasks.context import WorkerContext
 from tasks.dead_letters import DeadLetters
@@ -94,7 +96,7 @@ def run_calendar(
         ext, ext_next = read_side(
             providers[Side.EXTERNAL], Side.EXTERNAL, None if full else calendar.cursor
         )
-        result = plan(wix, ext, links.all(), policy_for(connection, calendar))
+        result = plan_run(links, wix, ext, policy_for(connection, calendar))
         applied = apply_plan(
             result, providers, BeatingLinkStore(links, heartbeat), skip=dead.is_parked,
             on_failure=dead.record,
@@ -113,6 +115,15 @@ def run_calendar(
             started=started if complete_run else None,
             cursors=(wix_next, ext_next) if complete_run else None)  # fmt: skip
     return RunOutcome(run_id, len(applied.done), len(applied.failed), _retry_reason(applied))
+
+
+def plan_run(links: DatabaseLinkStore, wix: SideSnapshot, external: SideSnapshot,
+             policy: ConnectionPolicy) -> PlanResult:  # fmt: skip
+    """Plan with every link when a side listed everything, else only with the links the
+    changes concern (`sync.relevance`): an incremental run reads what it changes."""
+    if wix.complete or external.complete:
+        return plan(wix, external, links.all(refresh_keys=True), policy)
+    return plan(wix, external, links.related(wix, external), policy, linked=links.linked())
 
 
 def _active(db: Session, connection: Connection) -> bool:

@@ -13,6 +13,7 @@ from sync.actions import PlanResult
 from sync.link import Link
 from sync.planner import plan
 from sync.policy import ConnectionPolicy
+from sync.relevance import related
 from sync.side import Side
 from sync.snapshot import SideSnapshot
 from tasks.apply import Applied, DictLinkStore, apply_plan, read_side
@@ -50,9 +51,27 @@ class Connection:
             self.policy,
             allow_mass_delete=allow_mass_delete,
         )
+        if not (snapshots[Side.WIX].complete or snapshots[Side.EXTERNAL].complete):
+            assert_related_links_suffice(snapshots, self.links, self.policy, allow_mass_delete,
+                                         result)  # fmt: skip
         self.last_plan = result
         stores = {Side.WIX: self.wix, Side.EXTERNAL: self.external}
         applied = apply_plan(result, stores, DictLinkStore(self.links))
         if not applied.failed:
             self.cursors.update(next_cursors)
         return result, applied
+
+
+def assert_related_links_suffice(
+    snapshots: dict[Side, SideSnapshot], links: dict[str, Link], policy: ConnectionPolicy,
+    allow_mass_delete: bool, expected: PlanResult,
+) -> None:  # fmt: skip
+    """An incremental run planned with only the links `sync.relevance` picks (what a worker
+    loads) plans exactly what it plans with all of them."""
+    wix, external = snapshots[Side.WIX], snapshots[Side.EXTERNAL]
+    counts = {side: sum(link.id_on(side) is not None for link in links.values()) for side in Side}
+    picked = related(links.values(), wix, external)
+    got = plan(wix, external, picked, policy, allow_mass_delete=allow_mass_delete, linked=counts)
+    assert (got.actions, got.conflicts, got.skipped) == (
+        expected.actions, expected.conflicts, expected.skipped)  # fmt: skip
+    assert [(type(e), e.args) for e in got.errors] == [(type(e), e.args) for e in expected.errors]
