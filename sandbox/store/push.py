@@ -62,14 +62,17 @@ class Pusher:
                 self._thread = threading.Thread(target=self._run, name="store-push", daemon=True)
                 self._thread.start()
 
-    def wait_idle(self, timeout: float = 10.0) -> None:
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Return once every notification queued so far was sent (and answered, or given up
+        on); `TimeoutError` if that takes longer than `timeout`."""
         if self._thread is None:
             return
         done = threading.Event()
         with self._lock:
             self._idle_markers.append(done)
             self._queue.put(None)  # a marker: everything before it has been sent
-        done.wait(timeout)
+        if not done.wait(timeout):
+            raise TimeoutError(f"store notifications still being sent after {timeout} s")
 
     def _run(self) -> None:
         with httpx.Client(timeout=5) as client:

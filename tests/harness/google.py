@@ -67,7 +67,7 @@ class GoogleWorld:
 
     def reset(self) -> None:
         state = self.state
-        state.wait_for_push_idle(5)
+        assert state.wait_for_push_idle(5)
         state.reset()
         state.options = GoogleOptions(push=state.options.push, seed=7)
         state.clock.reset()

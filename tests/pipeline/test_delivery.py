@@ -99,7 +99,7 @@ def test_a_killed_worker_resumes_and_applies_each_change_once(
         pair.person_adds(pair.external, f"Busy {n}", hour=n)
     pair.store.slow_ms = 40  # every call takes a while, so the kill lands mid-run
     first = worker()
-    assert request_sync(context, pair.calendar_id, "reconcile", full=True)
+    assert request_sync(context.gate, pair.calendar_id, "reconcile", full=True)
     wait_until(lambda: len(pair.events(pair.wix)) >= 20, 60, "the run to be under way")
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
@@ -149,7 +149,7 @@ def test_a_429_storm_is_waited_out(pair: Pair, worker: Launch, context: WorkerCo
         pair.person_adds(pair.external, f"Busy {n}", hour=n)
     httpx.post(f"{pair.store_url}/_store/faults", json={"status": 429, "times": 4, "retryAfter": 1})
     worker()
-    assert request_sync(context, pair.calendar_id, "reconcile", full=True)
+    assert request_sync(context.gate, pair.calendar_id, "reconcile", full=True)
     wait_until(lambda: len(pair.events(pair.wix)) == 5, 90, "all changes", step=0.5)
     log = httpx.get(f"{pair.store_url}/_store/requests").json()["requests"]
     throttled = [i for i, request in enumerate(log) if request["status"] == 429]
@@ -163,7 +163,7 @@ def test_a_revoked_account_stops_with_a_reason(
 ) -> None:
     httpx.post(f"{pair.store_url}/_store/faults", json={"status": 401, "times": 1000})
     worker()
-    assert request_sync(context, pair.calendar_id, "reconcile", full=True)
+    assert request_sync(context.gate, pair.calendar_id, "reconcile", full=True)
 
     def connection() -> Connection:
         with session_scope(engine) as db:

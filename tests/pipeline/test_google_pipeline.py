@@ -233,9 +233,9 @@ def test_a_dropped_push_is_repaired_by_reconciliation(
     worker(google_settings)
     google.state.faults.drop_notifications(1)
     google.state.insert_event(USER, {"summary": "Unheard", **timed(BASE)})
-    google.state.wait_for_push_idle(5)
+    assert google.state.wait_for_push_idle(5)
     assert "Unheard" not in blocks(connected)
-    request_sync(gcontext, connected.calendar_id, "reconcile", full=True)
+    request_sync(gcontext.gate, connected.calendar_id, "reconcile", full=True)
     wait_until(lambda: "Unheard" in blocks(connected), 20, "reconciliation to find the event")
 
 

@@ -89,7 +89,7 @@ def site(
     served_app = api.server.config.app
     served_app.state.settings, served_app.state.gate = settings, context.gate
     installed = state.install(app.app_id)
-    state.webhooks.flush(5)
+    assert state.webhooks.flush(5)
     staff = state.add_schedule(installed.instance_id, "Alice")
     yield Site(
         state,
@@ -211,10 +211,10 @@ def test_forged_expired_unsigned_and_replayed_webhooks_change_nothing(
     recorded = inbox_count(engine)
     for kind in ("other_key", "alg_none", "hs256", "expired", "tampered"):
         site.state.webhooks.forge(kind, genuine.id)
-    site.state.webhooks.flush(5)
+    assert site.state.webhooks.flush(5)
     assert inbox_count(engine) == recorded, "a forged webhook was recorded"
     site.state.webhooks.replay(genuine.id)
-    site.state.webhooks.flush(5)
+    assert site.state.webhooks.flush(5)
     assert inbox_count(engine) == recorded, "a replayed webhook was recorded again"
     assert site.pair.writes("alice") == 1
 
@@ -222,7 +222,7 @@ def test_forged_expired_unsigned_and_replayed_webhooks_change_nothing(
 def test_removing_the_app_pauses_the_site(running: Site, engine: Engine) -> None:
     site = running
     site.state.remove(site.instance_id)
-    site.state.webhooks.flush(5)
+    assert site.state.webhooks.flush(5)
     with session_scope(engine) as db:
         tenant = db.scalar(select(Tenant).where(Tenant.wix_instance_id == site.instance_id))
         assert tenant is not None and tenant.status is TenantStatus.DISABLED

@@ -63,7 +63,7 @@ class Wix:
     receiver: Receiver
 
     def arrived(self, count: int) -> list[bytes]:
-        self.state.webhooks.flush()
+        assert self.state.webhooks.flush()
         return self.receiver.wait_for(count)
 
     def verify(self, body: bytes) -> Any:

@@ -137,7 +137,7 @@ def fresh(state: GoogleState) -> Iterator[None]:
     state.add_account(USER, time_zone="Europe/Berlin")
     state.add_client(CLIENT_ID, CLIENT_SECRET, (REDIRECT,))
     yield
-    state.wait_for_push_idle(5)
+    assert state.wait_for_push_idle(5)
 
 
 def credentials(server: ServedApp, tokens: dict[str, Any]) -> google.oauth2.credentials.Credentials:

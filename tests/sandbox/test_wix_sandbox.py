@@ -183,7 +183,7 @@ def start_sandbox(
         httpx.Client(base_url=served.base_url, trust_env=False),
     )
     wix.client.headers["Authorization"] = wix.token().json()["access_token"]
-    state.webhooks.flush()
+    assert state.webhooks.flush()
     hooks.wait_for(1)  # AppInstalled
     hooks.reset(app.public_key_pem)
     return wix
@@ -614,7 +614,7 @@ def test_master_changes_reach_only_future_occurrences(receiver: tuple[Receiver, 
             ("19:00", "Spin (new time)"),
             ("19:00", "Spin (new time)"),
         ]
-        wix.state.webhooks.flush()
+        assert wix.state.webhooks.flush()
         slugs = [
             (d.data["slug"], d.data["entityId"])
             for d in wix.state.webhooks.deliveries
