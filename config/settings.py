@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     public_base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
+    # API processes sharing the port (webhook ingest scales with them).
+    api_workers: int = Field(1, ge=1, le=64)
 
     flower_host: str = "127.0.0.1"
     flower_port: int = Field(5555, ge=1, le=65535)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Connection, and_, case, exists, false, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from models.enums import InboxStatus
+from models.calendar import PRIMARY_PLACEHOLDER, ExternalCalendar
+from models.channel import PushChannel
+from models.enums import ChannelStatus, InboxStatus
 from models.inbox import InboxItem
 from models.link import Link
 from models.types import utcnow
@@ -25,19 +27,77 @@ def record(
     done: bool = False,
 ) -> int | None:
     """Insert under the unique (provider, key); the new row's id, or None for a duplicate.
-    `done`: nothing to do (an echo of our own write), kept only so a resend is a duplicate."""
+    `done`: nothing to do (an echo of our own write), kept only so a resend is a duplicate.
+    Otherwise the row is recorded as handed to the broker, which the caller does next (if the
+    broker refuses, `mark_received` hands the row to the sweeper)."""
     dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+    now = utcnow()
     statement = (
         dialect.insert(InboxItem)
         .values(
             provider=provider, idempotency_key=key, calendar_id=calendar_id, tenant_id=tenant_id,
-            payload=payload or {}, attempts=0, received_at=utcnow(),
-            status=InboxStatus.DONE if done else InboxStatus.RECEIVED,
+            payload=payload or {}, attempts=0, received_at=now,
+            status=InboxStatus.DONE if done else InboxStatus.ENQUEUED,
+            enqueued_at=None if done else now,
         )
         .on_conflict_do_nothing(index_elements=["provider", "idempotency_key"])
         .returning(InboxItem.id)
     )  # fmt: skip
     return db.scalar(statement)
+
+
+def record_live(
+    db: Connection, provider: str, key: str, channel_id: str, payload: dict[str, Any],
+    event_id: str | None = None, version: str | None = None,
+) -> tuple[int, InboxStatus] | None:
+    """One statement: record the notice under its key if its channel still asks for work
+    (active, not run out, its calendar's id known), as handed to the broker already, or as
+    done when it reports a version calsync wrote itself. The new row's id and status; None for
+    a duplicate or a channel that is not live."""
+    now = utcnow()
+    echo = (
+        exists(select(Link.id).where(Link.calendar_id == PushChannel.calendar_id, or_(
+            and_(Link.external_event_id == event_id, Link.external_version == version),
+            and_(Link.wix_event_id == event_id, Link.wix_version == version))))
+        if event_id and version else false()
+    )  # fmt: skip
+    status = case((echo, InboxStatus.DONE.value), else_=InboxStatus.ENQUEUED.value)
+    source = (
+        select(literal(provider), literal(key), PushChannel.calendar_id,
+               literal(payload, InboxItem.payload.type), literal(0),
+               literal(now, InboxItem.received_at.type), status,
+               literal(now, InboxItem.enqueued_at.type))
+        .join(ExternalCalendar, ExternalCalendar.id == PushChannel.calendar_id)
+        .where(PushChannel.channel_id == channel_id,
+               PushChannel.status == ChannelStatus.ACTIVE, PushChannel.expires_at > now,
+               ExternalCalendar.remote_id != PRIMARY_PLACEHOLDER)
+    )  # fmt: skip
+    dialect = postgresql if db.dialect.name == "postgresql" else sqlite
+    columns = ["provider", "idempotency_key", "calendar_id", "payload", "attempts",
+               "received_at", "status", "enqueued_at"]  # fmt: skip
+    statement = (
+        dialect.insert(InboxItem).from_select(columns, source)
+        .on_conflict_do_nothing(index_elements=["provider", "idempotency_key"])
+        .returning(InboxItem.id, InboxItem.status)
+    )  # fmt: skip
+    row = db.execute(statement).first()
+    return None if row is None else (int(row[0]), InboxStatus(row[1]))
+
+
+def is_recorded(db: Connection | Session, provider: str, key: str) -> bool:
+    query = select(InboxItem.id).where(InboxItem.provider == provider,
+                                       InboxItem.idempotency_key == key)  # fmt: skip
+    return db.execute(query).first() is not None
+
+
+def mark_received(db: Session, item_ids: list[int]) -> None:
+    """Rows recorded as handed to the broker that it did not take: the sweeper sends them."""
+    if item_ids:
+        db.execute(
+            update(InboxItem)
+            .where(InboxItem.id.in_(item_ids), InboxItem.status == InboxStatus.ENQUEUED)
+            .values(status=InboxStatus.RECEIVED, enqueued_at=None)
+        )
 
 
 def mark_enqueued(db: Session, item_ids: list[int]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 from sqlalchemy.exc import OperationalError
@@ -38,17 +38,26 @@ def up() -> None:
 
 @cli.command()
 def api() -> None:
-    """Run the HTTP API."""
+    """Run the HTTP API (`CALSYNC_API_WORKERS` processes on one port)."""
     import uvicorn
 
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run("workers.cli:api_app", factory=True, host=settings.api_host,
+                port=settings.api_port, workers=settings.api_workers, log_config=None,
+                access_log=False)  # fmt: skip
+
+
+def api_app() -> Any:
+    """The API as each of its processes builds it: settings from the environment, and the
+    Celery app it enqueues through."""
     from api.app import create_app
     from workers.celery_app import create_celery
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    create_celery(settings)  # the API enqueues through this app
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
-                log_config=None, access_log=False)  # fmt: skip
+    create_celery(settings)
+    return create_app(settings)
 
 
 @cli.command()

@@ -3,32 +3,32 @@ calendar system that pushes, one receiver for all.
 
 The system's `PushReceiver` (`providers.registry`) reads the delivery into notices and
 answers in its own way; what happens between is the same for every system: each notice's
-channel is looked up (any status, so the genuine notices of a stopped channel are told apart
-from forged ones), its proof checked against the channel's secret in constant time, and a
-genuine notice of a live channel recorded in the inbox under its key, then one debounced
-sync per calendar (or, for a channel the system says needs mending, a task that mends it).
-A notice reporting the version calsync itself wrote is recorded as done, with no sync.
+channel is found (any status, so the genuine notices of a stopped channel are told apart from
+forged ones; its facts are read once per process), its proof checked against the channel's
+secret in constant time, and a genuine notice recorded in the inbox under its key by one
+statement that also checks the channel still asks for work; then one debounced sync per
+calendar (or, for a channel the system says needs mending, a task that mends it). A notice
+reporting the version calsync itself wrote is recorded as done, with no sync.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, select
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError, ErrorBody
 from api.webhooks.inbox import enqueue_recorded
-from models import PRIMARY_PLACEHOLDER, ChannelStatus, ExternalCalendar, PushChannel
+from models import InboxStatus, PushChannel
 from models.db import session_scope
-from models.notifications import is_echo, mark_enqueued, record
-from models.types import utcnow
+from models.notifications import is_recorded, mark_received, record_live
 from providers import registry
 from providers.push import (
     ChannelEvent,
@@ -104,14 +104,52 @@ class Work:
     mends: list[tuple[int, str, ChannelEvent]] = field(default_factory=list)  # (item, channel, _)
 
 
+@dataclass(frozen=True)
+class ChannelFacts:
+    """What never changes about a channel: its system, its calendar and its secret. Whether
+    it still asks for work is read afresh with every notice, in the statement recording it."""
+
+    system: str
+    calendar_id: str
+    secret: str
+
+
+class ChannelBook:
+    """Channels by id, each read once per process (decrypting its secret included)."""
+
+    def __init__(self, engine: Engine, size: int = 20_000) -> None:
+        self.engine, self.size = engine, size
+        self.known: OrderedDict[str, ChannelFacts] = OrderedDict()
+
+    def find(self, ids: Sequence[str]) -> dict[str, ChannelFacts]:
+        missing = {i for i in ids if i and i not in self.known}
+        if missing:
+            with session_scope(self.engine) as db:
+                for row in db.scalars(select(PushChannel).where(
+                        PushChannel.channel_id.in_(missing))):  # fmt: skip
+                    self.known[row.channel_id] = ChannelFacts(
+                        str(row.provider), row.calendar_id, str(row.secret or ""))
+            while len(self.known) > self.size:
+                self.known.popitem(last=False)
+        return {i: self.known[i] for i in ids if i in self.known}
+
+
+def book(state: Any) -> ChannelBook:
+    if getattr(state, "channel_book", None) is None:
+        state.channel_book = ChannelBook(state.engine)
+    found: ChannelBook = state.channel_book
+    return found
+
+
 def receive(state: Any, system: str, receiver: PushReceiver, delivery: Delivery) -> Reply:
     try:
         notices = receiver.notices(delivery)
     except MalformedDelivery as error:
         raise ApiError(400, f"not a notification of {system}: {error}") from None
     tally, work = Tally(), Work()
-    with session_scope(state.engine) as db:
-        channels = _channels(db, [n.channel_id for n in notices])
+    channels = book(state).find([n.channel_id for n in notices])
+    # Each notice is one statement of its own (no transaction around it): one round trip.
+    with state.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
         for notice in notices:
             _take(db, system, receiver, delivery, notice, channels.get(notice.channel_id),
                   tally, work)  # fmt: skip
@@ -119,59 +157,50 @@ def receive(state: Any, system: str, receiver: PushReceiver, delivery: Delivery)
         log.warning("dropped %d %s notification item(s) that failed their channel's check",
                     tally.unknown + tally.forged, system)  # fmt: skip
     enqueue_recorded(state, work.syncs)
-    sent = [item for item, channel, event in work.mends if request_channel_mend(channel, event)]
-    if sent:
-        with session_scope(state.engine) as db:
-            mark_enqueued(db, sent)
+    refused = [item for item, channel, event in work.mends
+               if not request_channel_mend(channel, event)]  # fmt: skip
+    if refused:
+        with session_scope(state.engine) as session:
+            mark_received(session, refused)
     return receiver.answer(tally)
 
 
-def _channels(db: Session, ids: Sequence[str]) -> dict[str, PushChannel]:
-    wanted = {i for i in ids if i}
-    if not wanted:
-        return {}
-    rows = db.scalars(select(PushChannel).where(PushChannel.channel_id.in_(wanted)))
-    return {row.channel_id: row for row in rows}
-
-
-def _take(db: Session, system: str, receiver: PushReceiver, delivery: Delivery, notice: Notice,
-          channel: PushChannel | None, tally: Tally, work: Work) -> None:  # fmt: skip
+def _take(
+    db: Connection, system: str, receiver: PushReceiver, delivery: Delivery, notice: Notice,
+    channel: ChannelFacts | None, tally: Tally, work: Work,
+) -> None:  # fmt: skip
     """Check one notice and record what it asks for; the tally says what became of it."""
-    if channel is None or channel.provider != system:
+    if channel is None or channel.system != system:
         tally.unknown += 1
-    elif not receiver.genuine(notice, delivery, str(channel.secret or "")):
+    elif not receiver.genuine(notice, delivery, channel.secret):
         tally.forged += 1
     elif not notice.readable:
         tally.unreadable += 1
     elif notice.opening:
         tally.openings += 1
-    elif not _live(db, channel):
-        tally.stale += 1
     else:
         _record(db, system, notice, channel, tally, work)
 
 
-def _live(db: Session, channel: PushChannel) -> bool:
-    """Still asking for work: active, not run out, and its calendar's id known (until a first
-    sync has learnt the primary calendar's id, no sync could run; that sync lists all)."""
-    if channel.status is not ChannelStatus.ACTIVE or channel.expires_at <= utcnow():
-        return False
-    calendar = db.get(ExternalCalendar, channel.calendar_id)
-    return calendar is not None and calendar.remote_id != PRIMARY_PLACEHOLDER
-
-
-def _record(db: Session, system: str, notice: Notice, channel: PushChannel, tally: Tally,
+def _record(db: Connection, system: str, notice: Notice, channel: ChannelFacts, tally: Tally,
             work: Work) -> None:  # fmt: skip
-    calendar_id = channel.calendar_id
-    echo = is_echo(db, calendar_id, notice.event_id, notice.version)
-    item = record(db, system, notice.key, calendar_id, dict(notice.payload), done=echo)
-    if item is None:
-        tally.duplicates += 1
-    elif echo:
-        tally.echoes += 1
-    else:
-        tally.recorded += 1
-        if notice.event in (ChannelEvent.RENEW, ChannelEvent.REOPEN):
-            work.mends.append((item, channel.channel_id, notice.event))
+    """Recorded only while the channel is live (active, not run out, its calendar's id known:
+    until a first sync has learnt the primary calendar's id no sync could run, and that sync
+    lists everything); the echo of calsync's own write is recorded as done."""
+    got = record_live(db, system, notice.key, notice.channel_id, dict(notice.payload),
+                      notice.event_id, notice.version)  # fmt: skip
+    if got is None:
+        if is_recorded(db, system, notice.key):
+            tally.duplicates += 1
         else:
-            work.syncs.append((item, calendar_id))
+            tally.stale += 1
+        return
+    item, status = got
+    if status is InboxStatus.DONE:
+        tally.echoes += 1
+        return
+    tally.recorded += 1
+    if notice.event in (ChannelEvent.RENEW, ChannelEvent.REOPEN):
+        work.mends.append((item, notice.channel_id, notice.event))
+    else:
+        work.syncs.append((item, channel.calendar_id))
