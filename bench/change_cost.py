@@ -1,4 +1,5 @@
-"""What one change costs against the size of the calendar it happens in.
+"""What one change costs against the size of the calendar it happens in, and what a full
+reconciliation of a calendar already in sync costs.
 
     python -m bench.change_cost [--sizes 100,1000,10000] [--changes 5]
 
@@ -8,7 +9,9 @@ run (`tasks.runner.run_calendar`, in this process) applies it. Measured per run:
 database statements (counted on the engine) and provider calls (the run's `api_calls`); the
 median over `--changes` edits. The baseline is the smallest calendar: the figures of the
 others are printed as its multiple, so a cost that grows with the calendar shows as a ratio
-above 1. Needs the PostgreSQL and Redis on 127.0.0.1 (or --database-url / --redis-url).
+above 1. Then, per size, one full run of the calendar (nothing to do: both sides in sync):
+wall time, provider calls and the peak of Python's allocations during the run.
+Needs the PostgreSQL and Redis on 127.0.0.1 (or --database-url / --redis-url).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+import tracemalloc
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -116,6 +120,7 @@ def main() -> None:
         context = build_context(settings)
         counter = StatementCounter(context)
         costs: dict[int, list[Cost]] = {}
+        fulls: dict[int, tuple[Cost, float]] = {}
         for size in sizes:
             calendar_id = calendar_of(context, store, served.base_url, size)
             started = time.perf_counter()
@@ -125,10 +130,26 @@ def main() -> None:
                   flush=True)  # fmt: skip
             costs[size] = [one_change(context, counter, store, calendar_id, size, n)
                            for n in range(args.changes)]  # fmt: skip
-    report(sizes, costs)
+            fulls[size] = full_run(context, calendar_id)
+    report(sizes, costs, fulls)
 
 
-def report(sizes: list[int], costs: dict[int, list[Cost]]) -> None:
+def full_run(context: WorkerContext, calendar_id: str) -> tuple[Cost, float]:
+    """One full run of a calendar in sync: its cost, and the peak MB Python allocated."""
+    tracemalloc.start()
+    started = time.perf_counter()
+    outcome = run_calendar(context, calendar_id, "bench", full=True)
+    seconds = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert outcome.failed == 0, outcome
+    with session_scope(context.engine) as db:
+        calls = db.scalar(select(SyncRun.api_calls).where(SyncRun.id == outcome.run_id))
+    return Cost(seconds, 0, int(calls or 0)), peak / 1e6
+
+
+def report(sizes: list[int], costs: dict[int, list[Cost]],
+           fulls: dict[int, tuple[Cost, float]]) -> None:  # fmt: skip
     def median(size: int, what: str) -> float:
         return statistics.median(getattr(c, what) for c in costs[size])
 
@@ -141,6 +162,11 @@ def report(sizes: list[int], costs: dict[int, list[Cost]]) -> None:
         print(f"{size:>8} {wall * 1000:>9.1f} {wall / median(base, 'seconds'):>6.2f} "
               f"{statements:>11.0f} {statements / median(base, 'statements'):>6.2f} "
               f"{calls:>6.0f} {calls / max(1.0, median(base, 'calls')):>6.2f}")  # fmt: skip
+    print("\nfull reconciliation of a calendar in sync:")
+    print(f"{'events':>8} {'wall s':>8} {'calls':>6} {'peak MB':>8}")
+    for size in sizes:
+        cost, peak = fulls[size]
+        print(f"{size:>8} {cost.seconds:>8.2f} {cost.calls:>6} {peak:>8.1f}")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """Pipeline throughput and lag, against a no-op Celery task on the same broker in the same run.
 
-    python -m bench.throughput [--changes 1000] [--paced 200] [--rate 20]
+    python -m bench.throughput [--changes 1000] [--paced 200] [--rate 20] [--existing 0]
 
 Path measured: a person adds events to a calendar in the local store -> the store pushes signed
 notifications -> calsync's API verifies and records them and enqueues -> Redis -> one worker
 process (concurrency 1) -> sync run -> busy blocks written to the Wix side (also in the store).
-Baseline: the same worker process answering no-op tasks sent through the same Redis.
+Baseline: the same worker process answering no-op tasks sent through the same Redis, as a rate
+(many at once) and as a round trip (one at a time). `--existing N`: the calendar already holds
+N events, synced once in full before anything is measured (a busy business's calendar).
 Needs the PostgreSQL and Redis on 127.0.0.1 (or --database-url / --redis-url).
 """
 
@@ -36,8 +38,10 @@ from providers.local.account import LocalAccount
 from sandbox.server import ServedApp, serve_in_thread
 from sandbox.store import StoreState
 from sandbox.store import create_app as create_store
+from sync.event import CanonicalEvent
 from tasks.context import WorkerContext, build_context
 from tasks.health import ping
+from tasks.runner import run_calendar
 from workers.celery_app import create_celery
 
 # Tomorrow 08:00 UTC: inside the default sync window whenever the benchmark runs.
@@ -117,6 +121,27 @@ def noop_rate(count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
+def noop_round_trips(count: int) -> list[float]:
+    """Seconds from sending a no-op task to holding its answer, one task at a time."""
+    trips = []
+    for n in range(count):
+        started = time.perf_counter()
+        ping.apply_async(args=[f"trip {n}"]).get(timeout=60)
+        trips.append(time.perf_counter() - started)
+    return trips
+
+
+def seed(bench: Bench, count: int) -> None:
+    """`count` events in the calendar, and one full sync of it (in this process)."""
+    calendar = bench.store.calendar("alice")
+    for n in range(count):
+        begin = START + timedelta(days=2, minutes=30 * n)
+        with bench.store.lock:
+            calendar.add(CanonicalEvent(f"existing {n}", begin, begin + timedelta(minutes=30)))
+    outcome = run_calendar(bench.context, bench.calendar_id, "bench", full=True)
+    assert outcome.failed == 0, outcome
+
+
 def add_event(client: httpx.Client, store_url: str, title: str, hour: int) -> None:
     begin = START + timedelta(hours=hour)
     body = {"event": {"title": title, "start": begin.isoformat(),
@@ -175,6 +200,7 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=1000)
     parser.add_argument("--paced", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--existing", type=int, default=0)
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
@@ -199,24 +225,33 @@ def main() -> None:
             with serve_in_thread(app) as api:
                 calendar_id = connect_pair(store, store_served.base_url, settings)
                 bench = Bench(settings, context, store, store_served.base_url, api, calendar_id)
+                seed(bench, args.existing)
                 watch(bench)
                 noop_rate(50)  # warm-up: the worker is up and connected
                 baseline = noop_rate(args.changes)
+                trips = noop_round_trips(100)
                 changes = burst(bench, args.changes, 0)
                 lags = paced(bench, args.paced, args.rate, args.changes)
         finally:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(60)
-    report(args, baseline, changes, lags)
+    report(args, baseline, changes, lags, trips, settings.notification_debounce_seconds)
 
 
-def report(args: argparse.Namespace, baseline: float, changes: float, lags: list[float]) -> None:
+def report(args: argparse.Namespace, baseline: float, changes: float, lags: list[float],
+           trips: list[float], debounce: float) -> None:  # fmt: skip
+    print(f"calendar already holding {args.existing} events")
     print(f"no-op Celery task, 1 worker process:   {baseline:8.1f} tasks/s")
+    print(f"no-op round trip, one at a time:       p50 {statistics.median(trips) * 1000:.1f} ms, "
+          f"p99 {percentile(trips, 0.99) * 1000:.1f} ms")  # fmt: skip
     print(f"calsync pipeline, 1 worker process:    {changes:8.1f} changes/s "
           f"({args.changes} changes in a burst)")  # fmt: skip
     print(f"ratio pipeline / no-op task:           {changes / baseline:8.2f}")
     print(f"lag, {args.paced} changes at {args.rate:g}/s:  p50 {statistics.median(lags):.3f} s, "
           f"p99 {percentile(lags, 0.99):.3f} s")  # fmt: skip
+    p50 = statistics.median(lags) / (statistics.median(trips) + debounce)
+    p99 = percentile(lags, 0.99) / (percentile(trips, 0.99) + debounce)
+    print(f"lag / (round trip + {debounce:g} s debounce):  p50 {p50:.1f}x, p99 {p99:.1f}x")
 
 
 if __name__ == "__main__":
