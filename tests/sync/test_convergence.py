@@ -305,7 +305,15 @@ class SyncMachine(RuleBasedStateMachine):
         edited = with_value(target.event, field, new_value(field, target.event, n, all_day))
         self.store(side).edit(target.id, edited)
         key = self.key_of(side, target)
-        self.ops.append(UserOp(n, key, side, "edit", field, value_of(edited, field)))
+        unrecorded = self.unrecorded(side, target.id, key)
+        self.ops.append(UserOp(n, key, side, "edit", field, value_of(edited, field),
+                               unrecorded_copy=unrecorded))  # fmt: skip
+
+    def unrecorded(self, side: Side, event_id: str, key: str) -> bool:
+        """A copy calsync made whose link a crash kept it from recording."""
+        link = self.connection.links.get(key)
+        return (side, event_id) not in self.authored and (
+            link is None or link.id_on(side) != event_id)  # fmt: skip
 
     @rule(field=st.sampled_from(CHECKED), all_day=st.booleans(), data=st.data())
     def edit_both_sides(self, field: Field, all_day: bool, data: st.DataObject) -> None:
@@ -350,10 +358,7 @@ class SyncMachine(RuleBasedStateMachine):
         for event_id, remote in before.items():
             if event_id not in store.events():
                 key = self.key_of(side, remote)
-                link = self.connection.links.get(key)
-                unrecorded = (side, event_id) not in self.authored and (
-                    link is None or link.id_on(side) != event_id
-                )
+                unrecorded = self.unrecorded(side, event_id, key)
                 self.ops.append(UserOp(n, key, side, "delete", unrecorded_copy=unrecorded))
 
     @rule(title=st.booleans(), description=st.booleans(), data=st.data())
@@ -612,6 +617,11 @@ class SyncMachine(RuleBasedStateMachine):
             if self.lost_conflict(op):
                 continue
             origin = self.origin_of(op.key)
+            if op.unrecorded_copy and (origin is None or origin[1] not in self.live(origin[0])):
+                # A copy whose link a crash kept calsync from recording holds nothing to tell a
+                # person's edit from calsync's own write; once its origin is gone, it is removed
+                # as the orphan it is.
+                continue
             if origin is not None and op.side is not origin[0]:
                 source = self.live(origin[0]).get(origin[1])
                 overrides = source.overrides if source is not None else None
