@@ -158,20 +158,6 @@ def has_open(db: Session, calendar_id: str) -> bool:
     return db.scalar(query.limit(1)) is not None
 
 
-def is_echo(db: Session, calendar_id: str, event_id: str | None, version: str | None) -> bool:
-    """The notification reports a version we wrote ourselves: nothing new to pull."""
-    if not event_id or not version:
-        return False
-    ours = select(Link.id).where(
-        Link.calendar_id == calendar_id,
-        or_(
-            and_(Link.external_event_id == event_id, Link.external_version == version),
-            and_(Link.wix_event_id == event_id, Link.wix_version == version),
-        ),
-    )
-    return db.scalar(ours.limit(1)) is not None
-
-
 def close_echoes(db: Session, calendar_id: str) -> None:
     """Close open notifications that turned out to report our own writes: the echo can reach
     the webhook a moment before the write's link is saved."""
