@@ -19,7 +19,8 @@ class Link(Timestamps, Base):
         # External ids are unique per calendar, and a calendar belongs to one connection.
         UniqueConstraint("calendar_id", "external_event_id"),
         Index("ix_links_unsettled", "calendar_id", "unsettled"),
-        Index("ix_links_series", "calendar_id", "series_id"),
+        Index("ix_links_wix_series", "calendar_id", "wix_series_id"),
+        Index("ix_links_external_series", "calendar_id", "external_series_id"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
@@ -41,6 +42,7 @@ class Link(Timestamps, Base):
     generation: Mapped[int] = mapped_column(Integer, default=0)
     tombstone: Mapped[bool] = mapped_column(Boolean, default=False)
     # What an incremental run loads links by (`sync.relevance`): a pair the planner must look
-    # at even when nothing about it was listed, and an occurrence's series id on its origin.
+    # at even when nothing about it was listed, and an occurrence's series id on each side.
     unsettled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    series_id: Mapped[str | None] = mapped_column(String(1024))
+    wix_series_id: Mapped[str | None] = mapped_column(String(250))
+    external_series_id: Mapped[str | None] = mapped_column(String(1024))

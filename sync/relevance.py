@@ -12,7 +12,7 @@ only these links can lead to anything:
   series deleted takes them along).
 
 `related` is the rule over links in memory; `tasks.link_store` asks the database the same
-through the keys below (`listed_ids`, `unsettled`, `series_key`), which it keeps in columns.
+through the keys below (`listed_ids`, `unsettled`, `series_keys`), which it keeps in columns.
 The mass-deletion guard counts every link, so the caller passes how many each side has.
 """
 
@@ -44,20 +44,25 @@ def unsettled(link: Link) -> bool:
     return bool(owed_fields(link.base, link.seen_on(link.origin)))
 
 
-def series_key(link: Link) -> tuple[Side, str] | None:
-    """For an occurrence's link: its origin and its series' id there."""
-    rec = link.base.recurrence
-    if rec is None or rec.series_id is None:
-        return None
-    return link.origin, rec.series_id
+def series_keys(link: Link) -> frozenset[tuple[Side, str]]:
+    """For an occurrence's link: its series' id on each side, as the planner sees the pair
+    when neither side lists it (what each side showed last, else the base)."""
+    keys = set()
+    for side in Side:
+        if link.id_on(side) is None:
+            continue
+        rec = (link.seen_on(side) or link.base).recurrence
+        if rec is not None and rec.series_id is not None:
+            keys.add((side, rec.series_id))
+    return frozenset(keys)
 
 
-def own_key(link: Link) -> tuple[Side, str] | None:
-    """For a series' link: the key its occurrences' links carry (`series_key`)."""
-    own_id = link.id_on(link.origin)
-    if link.base.is_instance or own_id is None:
-        return None
-    return link.origin, own_id
+def own_keys(link: Link) -> frozenset[tuple[Side, str]]:
+    """For a series' link: the keys its occurrences' links carry (`series_keys`), on both
+    sides, as a person may add an exception to our copy of a series as well."""
+    if link.base.is_instance:
+        return frozenset()
+    return frozenset((side, i) for side in Side if (i := link.id_on(side)) is not None)
 
 
 def related(links: Iterable[Link], wix: SideSnapshot, external: SideSnapshot) -> list[Link]:
@@ -65,9 +70,9 @@ def related(links: Iterable[Link], wix: SideSnapshot, external: SideSnapshot) ->
     ids = {Side.WIX: listed_ids(wix), Side.EXTERNAL: listed_ids(external)}
     first = [link for link in every
              if unsettled(link) or any(link.id_on(side) in ids[side] for side in Side)]  # fmt: skip
-    series = {key for link in first if (key := own_key(link)) is not None}
-    their_series = {key for link in first if (key := series_key(link)) is not None}
+    series = frozenset().union(*map(own_keys, first))
+    their_series = frozenset().union(*map(series_keys, first))
     chosen = {link.link_id for link in first}
     more = [link for link in every if link.link_id not in chosen
-            and (series_key(link) in series or own_key(link) in their_series)]  # fmt: skip
+            and (series_keys(link) & series or own_keys(link) & their_series)]  # fmt: skip
     return first + more

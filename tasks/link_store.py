@@ -15,7 +15,7 @@ from models import Link as LinkRow
 from models import Side as RowSide
 from sync.codec import event_from_dict, event_to_dict, overrides_from_dict, overrides_to_dict
 from sync.link import Link
-from sync.relevance import listed_ids, own_key, series_key, unsettled
+from sync.relevance import listed_ids, own_keys, series_keys, unsettled
 from sync.side import Side
 from sync.snapshot import SideSnapshot
 
@@ -37,19 +37,30 @@ def to_link(row: LinkRow) -> Link:
     )
 
 
-def _keys(link: Link) -> tuple[bool, str | None]:
-    key = series_key(link)
-    return unsettled(link), None if key is None else key[1]
+Keys = tuple[bool, str | None, str | None]
+
+
+def _keys(link: Link) -> Keys:
+    series = dict(series_keys(link))
+    return unsettled(link), series.get(Side.WIX), series.get(Side.EXTERNAL)
+
+
+def _row_keys(row: LinkRow) -> Keys:
+    return row.unsettled, row.wix_series_id, row.external_series_id
+
+
+def _set_keys(row: LinkRow, keys: Keys) -> None:
+    row.unsettled, row.wix_series_id, row.external_series_id = keys
 
 
 def _refresh(row: LinkRow, link: Link) -> None:
     keys = _keys(link)
-    if (row.unsettled, row.series_id) != keys:
-        row.unsettled, row.series_id = keys
+    if _row_keys(row) != keys:
+        _set_keys(row, keys)
 
 
 def fill_row(row: LinkRow, link: Link) -> None:
-    row.unsettled, row.series_id = _keys(link)
+    _set_keys(row, _keys(link))
     row.origin = RowSide(link.origin.value)
     row.base = event_to_dict(link.base)
     row.wix_event_id = link.wix_id
@@ -95,16 +106,16 @@ class DatabaseLinkStore:
             first = [to_link(row) for row in db.scalars(select(LinkRow).where(mine, or_(
                 LinkRow.unsettled.is_(True), LinkRow.wix_event_id.in_(wix_ids),
                 LinkRow.external_event_id.in_(external_ids))))]  # fmt: skip
-            series = {key for link in first if (key := own_key(link)) is not None}
-            their_series = {key for link in first if (key := series_key(link)) is not None}
+            series = frozenset().union(*map(own_keys, first))
+            their_series = frozenset().union(*map(series_keys, first))
             more = [to_link(row) for row in db.scalars(select(LinkRow).where(mine, or_(
-                LinkRow.series_id.in_({i for _, i in series}),
-                LinkRow.wix_event_id.in_({i for s, i in their_series if s is Side.WIX}),
-                LinkRow.external_event_id.in_(
-                    {i for s, i in their_series if s is Side.EXTERNAL}))))]  # fmt: skip
+                LinkRow.wix_series_id.in_(_on(Side.WIX, series)),
+                LinkRow.external_series_id.in_(_on(Side.EXTERNAL, series)),
+                LinkRow.wix_event_id.in_(_on(Side.WIX, their_series)),
+                LinkRow.external_event_id.in_(_on(Side.EXTERNAL, their_series)))))]  # fmt: skip
         chosen = {link.link_id for link in first}
         return first + [link for link in more if link.link_id not in chosen and (
-            series_key(link) in series or own_key(link) in their_series)]  # fmt: skip
+            series_keys(link) & series or own_keys(link) & their_series)]  # fmt: skip
 
     def linked(self) -> dict[Side, int]:
         """How many events each side has linked, for the mass-deletion guard."""
@@ -135,6 +146,10 @@ class DatabaseLinkStore:
             row = db.get(LinkRow, link_id)
             if row is not None:
                 db.delete(row)
+
+
+def _on(side: Side, keys: frozenset[tuple[Side, str]]) -> set[str]:
+    return {event_id for key_side, event_id in keys if key_side is side}
 
 
 class BeatingLinkStore:

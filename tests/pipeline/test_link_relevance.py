@@ -48,6 +48,10 @@ def links() -> list[Link]:
         Link("tomb", Side.EXTERNAL, event("Free time", 9), None, "e-t", None, "v1",
              None, event("Free time", 9), tombstone=True),
         settled("untouched", "w-u", "e-u", event("Untouched", 11)),
+        # calsync's Wix copy of a person's series, and an exception a person added to that copy
+        settled("copied-series", "w-c", "e-c", replace(weekly, title="Yoga"), Side.EXTERNAL),
+        replace(settled("wix-exception", "w-x", "e-x", event("Yoga, moved", 13, series="w-c")),
+                external_seen=event("Yoga, moved", 13, series="e-c")),
     ]
 
 
@@ -72,6 +76,11 @@ def test_the_database_picks_what_the_planner_needs(
         # an occurrence listed: its series comes along
         (snapshot(Side.WIX, RemoteEvent("w-o", "v2", event("Pilates", 6, series="w-s"))),
          snapshot(Side.EXTERNAL)),
+        # the person's series deleted: the exception added in Wix to its copy comes along
+        (snapshot(Side.WIX), snapshot(Side.EXTERNAL, RemoteEvent.gone("e-c"))),
+        # that exception edited in Wix: the series it belongs to there comes along
+        (snapshot(Side.WIX, RemoteEvent("w-x", "v2", event("Yoga", 14, series="w-c"))),
+         snapshot(Side.EXTERNAL)),
     ]
     for wix, external in cases:
         expected = {link.link_id for link in related(every, wix, external)}
@@ -79,7 +88,9 @@ def test_the_database_picks_what_the_planner_needs(
         assert "untouched" not in expected and {"owed", "tomb"} <= expected
     by_series = {link.link_id for link in store.related(*cases[2])}
     assert {"series", "occurrence", "other-occurrence"} <= by_series
-    assert store.linked() == {Side.WIX: 7, Side.EXTERNAL: 8}
+    for case in cases[4:]:
+        assert {"copied-series", "wix-exception"} <= {link.link_id for link in store.related(*case)}
+    assert store.linked() == {Side.WIX: 9, Side.EXTERNAL: 10}
 
 
 def test_rows_from_before_the_keys_count_as_unsettled_until_a_full_run_reads_them(
@@ -89,7 +100,8 @@ def test_rows_from_before_the_keys_count_as_unsettled_until_a_full_run_reads_the
     for link in links():
         store.save(link)
     with engine.begin() as db:  # as the migration leaves them
-        db.execute(update(LinkRow).values(unsettled=True, series_id=None))
+        db.execute(update(LinkRow).values(unsettled=True, wix_series_id=None,
+                                          external_series_id=None))
     assert len(store.related(snapshot(Side.WIX), snapshot(Side.EXTERNAL))) == len(links())
     store.all(refresh_keys=True)
     found = store.related(snapshot(Side.WIX, RemoteEvent.gone("w-s")), snapshot(Side.EXTERNAL))
