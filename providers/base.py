@@ -30,6 +30,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
+from providers.errors import ProviderError
 from sync.event import CanonicalEvent
 from sync.side import Side
 from sync.snapshot import RemoteEvent, SideSnapshot
@@ -37,6 +38,7 @@ from sync.snapshot import RemoteEvent, SideSnapshot
 __all__ = [
     "AccountHooks",
     "AccountSource",
+    "BatchWriter",
     "BeforeRequest",
     "CalendarAccount",
     "CalendarInfo",
@@ -46,8 +48,13 @@ __all__ = [
     "Channel",
     "ConnectMethod",
     "Credentials",
+    "EventChange",
+    "EventRemoval",
+    "NewEvent",
     "RemoteEvent",
     "SyncWindow",
+    "Write",
+    "WriteOutcome",
 ]
 
 # Called before every HTTP request a provider makes: counts the call and takes a token from the
@@ -125,6 +132,56 @@ class CalendarProvider(Protocol):
     def update(self, event_id: str, event: CanonicalEvent, if_match: str | None) -> RemoteEvent: ...
 
     def delete(self, event_id: str, if_match: str | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A `create`, as one write of a batch."""
+
+    event: CanonicalEvent
+    idempotency_key: str
+    marker: str
+    tag: str | None = None
+
+
+@dataclass(frozen=True)
+class EventChange:
+    """An `update`, as one write of a batch."""
+
+    event_id: str
+    event: CanonicalEvent
+    if_match: str | None
+
+
+@dataclass(frozen=True)
+class EventRemoval:
+    """A `delete`, as one write of a batch."""
+
+    event_id: str
+    if_match: str | None
+
+
+Write = NewEvent | EventChange | EventRemoval
+# What one write of a batch came to: the event as the provider now holds it (a create or an
+# update), None (a delete), or the error that write alone met.
+WriteOutcome = RemoteEvent | None | ProviderError
+
+
+@runtime_checkable
+class BatchWriter(Protocol):
+    """A calendar that takes several writes in one request (Google batch, Graph `$batch`, Wix
+    bulk calls). Each write keeps the single call's contract: the same derived ids and
+    idempotency, the same If-Match and "already gone counts as done"."""
+
+    @property
+    def batch_size(self) -> int:
+        """The most writes one request carries."""
+        ...
+
+    def write_many(self, writes: Sequence[Write]) -> list[WriteOutcome]:
+        """One outcome per write, in order. An error of one write is its outcome; an error of
+        the whole request (throttled, unauthorised, unreachable) is raised."""
+        ...
 
 
 class ConnectMethod(StrEnum):

@@ -20,7 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from providers.base import CalendarProvider
+from providers.base import (
+    BatchWriter,
+    CalendarProvider,
+    EventChange,
+    EventRemoval,
+    NewEvent,
+    Write,
+)
 from providers.errors import (
     CursorExpired,
     NotFound,
@@ -33,8 +40,10 @@ from sync.actions import (
     Action,
     Create,
     Delete,
+    ForgetLink,
     PlanResult,
     RemoveOrphan,
+    SaveLink,
     Update,
 )
 from sync.event import CanonicalEvent, same_content
@@ -121,9 +130,13 @@ Outcome = RemoteEvent | None | BaseException
 
 def _send(pool: ThreadPoolExecutor, wave: list[Action], providers: Mapping[Side, CalendarProvider],
           links: LinkStore) -> list[Outcome]:  # fmt: skip
-    """Each action's remote write: what it returned, or what it raised."""
+    """Each action's remote write: what it returned, or what it raised. A wave of several is
+    one batch request where the side's provider takes batches, else writes at once."""
     if len(wave) == 1:
         return [_outcome(wave[0], providers, links)]
+    provider = providers[_side(wave[0])]  # a wave of several writes to one side
+    if isinstance(provider, BatchWriter):
+        return _batched(wave, provider, links)
     futures = [pool.submit(_outcome, action, providers, links) for action in wave]
     return [future.result() for future in futures]
 
@@ -133,6 +146,28 @@ def _outcome(action: Action, providers: Mapping[Side, CalendarProvider], links: 
     try:
         return _write(action, providers, links)
     except Exception as error:  # handed back, so the wave's other writes are settled first
+        return error
+
+
+def _batched(wave: list[Action], provider: CalendarProvider, links: LinkStore) -> list[Outcome]:
+    assert isinstance(provider, BatchWriter)
+    try:
+        writes = [_as_write(action, links) for action in wave]
+        outcomes: list[Outcome] = list(provider.write_many(writes))
+    except Exception as error:  # the whole request failed: so did each of its writes
+        return [error] * len(wave)
+    return [
+        _checked_create(write, outcome, provider) if isinstance(write, NewEvent) else outcome
+        for write, outcome in zip(writes, outcomes, strict=True)
+    ]
+
+
+def _checked_create(write: NewEvent, outcome: Outcome, provider: CalendarProvider) -> Outcome:
+    if not isinstance(outcome, RemoteEvent):
+        return outcome
+    try:
+        return _as_written(write, outcome, provider)
+    except Exception as error:
         return error
 
 
@@ -148,18 +183,38 @@ def _fails_one_action(error: ProviderError) -> bool:
     return True
 
 
+def _side(action: Action) -> Side:
+    assert isinstance(action, Create | Update | Delete | RemoveOrphan)
+    return action.side
+
+
+def _as_write(action: Action, links: LinkStore) -> Write:
+    """The remote call an action makes, with a series' id filled in from its link."""
+    if isinstance(action, RemoveOrphan | Delete):
+        return EventRemoval(action.target_id, action.if_match)
+    if isinstance(action, Create):
+        event = _with_series(action.event, action.series_link_id, action.side, links)
+        return NewEvent(event, action.idempotency_key, action.marker, action.tag)
+    assert isinstance(action, Update)
+    event = _with_series(action.event, action.series_link_id, action.side, links)
+    return EventChange(action.target_id, event, action.if_match)
+
+
 def _write(
     action: Action, providers: Mapping[Side, CalendarProvider], links: LinkStore
 ) -> RemoteEvent | None:
     """The action's remote call, if it has one: the event as the provider now holds it."""
-    if isinstance(action, RemoveOrphan | Delete):
-        providers[action.side].delete(action.target_id, action.if_match)
-    elif isinstance(action, Create):
-        return _create(action, providers[action.side], links)
-    elif isinstance(action, Update):
-        event = _with_series(action.event, action.series_link_id, action.side, links)
-        return providers[action.side].update(action.target_id, event, action.if_match)
-    return None
+    if isinstance(action, SaveLink | ForgetLink):
+        return None
+    provider = providers[_side(action)]
+    write = _as_write(action, links)
+    if isinstance(write, EventRemoval):
+        provider.delete(write.event_id, write.if_match)
+        return None
+    if isinstance(write, EventChange):
+        return provider.update(write.event_id, write.event, write.if_match)
+    made = provider.create(write.event, write.idempotency_key, marker=write.marker, tag=write.tag)
+    return _as_written(write, made, provider)
 
 
 def _settle(
@@ -177,13 +232,12 @@ def _settle(
         touched[action.link_id] = settled
 
 
-def _create(action: Create, provider: CalendarProvider, links: LinkStore) -> RemoteEvent:
-    event = _with_series(action.event, action.series_link_id, action.side, links)
-    remote = provider.create(event, action.idempotency_key, marker=action.marker, tag=action.tag)
-    if remote.event is None or not same_content(remote.event, event):
-        # An earlier attempt made it with other content: reconcile, as after a 409.
-        remote = provider.update(remote.id, event, remote.version)
-    return remote
+def _as_written(write: NewEvent, made: RemoteEvent, provider: CalendarProvider) -> RemoteEvent:
+    """A create that found an earlier attempt's event with other content reconciles it, as
+    after a 409."""
+    if made.event is None or not same_content(made.event, write.event):
+        return provider.update(made.id, write.event, made.version)
+    return made
 
 
 def _with_series(

@@ -2,8 +2,9 @@
 
 Most of a first sync's time is round trips: a thousand sessions exported one PUT after another
 wait a thousand times for the server. A provider that can take several writes at once says so
-with its `write_concurrency`. Consecutive writes to such a side
-form a wave of at most that many, sent together; the plan's order still holds between waves.
+with its `write_concurrency`, or by taking a batch of writes in one request (`BatchWriter`).
+Consecutive writes to such a side form a wave of at most that many, sent together; the plan's
+order still holds between waves.
 
 Only writes nothing orders join a wave: events outside any series (an occurrence needs its
 series' id first, and some servers keep a series and its exceptions in one resource, where
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from providers.base import CalendarProvider
+from providers.base import BatchWriter, CalendarProvider
 from sync.actions import Action, Create, Delete, Update
 from sync.side import Side
 
@@ -23,6 +24,13 @@ Parallel = Create | Update | Delete
 
 def write_concurrency(provider: CalendarProvider) -> int:
     return max(1, provider.write_concurrency)
+
+
+def wave_width(provider: CalendarProvider) -> int:
+    """How many writes one wave to the provider holds: a batch, or what it takes at once."""
+    if isinstance(provider, BatchWriter):
+        return max(1, provider.batch_size)
+    return write_concurrency(provider)
 
 
 def waves(actions: Sequence[Action], providers: Mapping[Side, CalendarProvider]
@@ -46,7 +54,7 @@ def _joins(wave: list[Action], action: Action, providers: Mapping[Side, Calendar
     if not (_standalone(first) and _standalone(action)):
         return False
     assert isinstance(first, Parallel) and isinstance(action, Parallel)
-    if action.side is not first.side or len(wave) >= write_concurrency(providers[action.side]):
+    if action.side is not first.side or len(wave) >= wave_width(providers[action.side]):
         return False
     target = _target(action)
     return all(

@@ -8,25 +8,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from providers.base import BeforeRequest, ChangePage
-from providers.errors import (
-    NotFound,
-    TransientError,
+from providers.base import (
+    BeforeRequest,
+    ChangePage,
+    EventChange,
+    EventRemoval,
+    NewEvent,
+    Write,
+    WriteOutcome,
 )
-from providers.local.http import error_for
+from providers.errors import NotFound, TransientError, error_for_status
+from providers.local.http import LADDER, error_for
 from sync.codec import event_to_dict, remote_from_dict
 from sync.event import CanonicalEvent, as_instant
 from sync.snapshot import RemoteEvent
 
 
 class LocalCalendar:
-    """One calendar of the store at `base_url`, behind the `CalendarProvider` interface."""
+    """One calendar of the store at `base_url`, behind the `CalendarProvider` interface; it
+    takes batches of writes (`BatchWriter`), as Google, Graph and Wix do."""
 
     write_concurrency = 1  # one write at a time
+    batch_size = 50
 
     def __init__(
         self,
@@ -94,6 +102,36 @@ class LocalCalendar:
             self._send("DELETE", f"/events/{quote(event_id, safe='')}", headers=headers)
         except NotFound:
             return  # already gone: the delete is done
+
+
+    def write_many(self, writes: Sequence[Write]) -> list[WriteOutcome]:
+        outcomes: list[WriteOutcome] = []
+        for offset in range(0, len(writes), self.batch_size):
+            chunk = writes[offset : offset + self.batch_size]
+            body = {"writes": [_write_body(write) for write in chunk]}
+            answers = self._send("POST", "/batch", json=body).json()["results"]
+            outcomes += [_outcome(w, a) for w, a in zip(chunk, answers, strict=True)]
+        return outcomes
+
+
+def _write_body(write: Write) -> dict[str, object]:
+    if isinstance(write, NewEvent):
+        return {"kind": "create", "event": event_to_dict(write.event), "marker": write.marker,
+                "idempotencyKey": write.idempotency_key, "tag": write.tag}  # fmt: skip
+    if isinstance(write, EventChange):
+        return {"kind": "update", "id": write.event_id, "event": event_to_dict(write.event),
+                "ifMatch": write.if_match}  # fmt: skip
+    return {"kind": "delete", "id": write.event_id, "ifMatch": write.if_match}
+
+
+def _outcome(write: Write, answer: dict[str, Any]) -> WriteOutcome:
+    status = int(answer["status"])
+    if status < 300:
+        return remote_from_dict(answer["event"]) if "event" in answer else None
+    error = error_for_status(status, str(answer["error"]["message"]), None, LADDER)
+    if isinstance(write, EventRemoval) and isinstance(error, NotFound):
+        return None  # already gone: the delete is done
+    return error
 
 
 def _overlaps(remote: RemoteEvent, start: datetime, end: datetime) -> bool:

@@ -13,6 +13,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +35,8 @@ from providers.errors import (
 from providers.local.memory import MemoryCalendar
 from sandbox.store.push import Pusher
 from sync.codec import event_from_dict, remote_to_dict
+
+BATCH_LIMIT = 100
 
 
 @dataclass
@@ -103,17 +106,21 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 def _provider_error(error: ProviderError) -> JSONResponse:
+    return _error(*_status_of(error), str(error))
+
+
+def _status_of(error: ProviderError) -> tuple[int, str]:
     if isinstance(error, PreconditionFailed):
-        return _error(412, "precondition_failed", str(error))
+        return 412, "precondition_failed"
     if isinstance(error, NotFound):
-        return _error(404, "not_found", str(error))
+        return 404, "not_found"
     if isinstance(error, CursorExpired):
-        return _error(410, "cursor_expired", str(error))
+        return 410, "cursor_expired"
     if isinstance(error, PermanentError):
-        return _error(403, error.reason.value, str(error))
+        return 403, error.reason.value
     if isinstance(error, TransientError):
-        return _error(503, "unavailable", str(error))
-    return _error(400, "bad_request", str(error))
+        return 503, "unavailable"
+    return 400, "bad_request"
 
 
 Handler = Callable[[Request, StoreState], Awaitable[Response]]
@@ -181,6 +188,44 @@ async def delete_event(request: Request, state: StoreState) -> Response:
     return Response(status_code=204)
 
 
+async def write_batch(request: Request, state: StoreState) -> Response:
+    """Several writes in one request, each answered on its own (`{"status", "event"|"error"}`)
+    in order; one write's failure leaves the others applied."""
+    writes = (await request.json())["writes"]
+    if len(writes) > BATCH_LIMIT:
+        return _error(400, "batch_too_large", f"at most {BATCH_LIMIT} writes per batch")
+    name = request.path_params["cal"]
+    with state.lock:
+        calendar = state.calendar(name)
+        answers = [_answer(calendar, write) for write in writes]
+    for write, answer in zip(writes, answers, strict=True):
+        if answer["status"] < 300:
+            with suppress(NotFound):  # a delete of an event the store never had
+                state.changed(name, answer["event"]["id"] if "event" in answer else write["id"])
+    return JSONResponse({"results": answers})
+
+
+def _answer(calendar: MemoryCalendar, write: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return _applied(calendar, write)
+    except ProviderError as error:
+        status, code = _status_of(error)
+        return {"status": status, "error": {"code": code, "message": str(error)}}
+
+
+def _applied(calendar: MemoryCalendar, write: dict[str, Any]) -> dict[str, Any]:
+    if write["kind"] == "create":
+        made = calendar.create(event_from_dict(write["event"]), write["idempotencyKey"],
+                               marker=write["marker"], tag=write.get("tag"))  # fmt: skip
+        return {"status": 201, "event": remote_to_dict(made)}
+    if write["kind"] == "update":
+        event = event_from_dict(write["event"])
+        changed = calendar.update(write["id"], event, write.get("ifMatch"))
+        return {"status": 200, "event": remote_to_dict(changed)}
+    calendar.delete(write["id"], write.get("ifMatch"))
+    return {"status": 204}
+
+
 def create_app(state: StoreState | None = None) -> Starlette:
     from sandbox.store.admin import admin_routes
 
@@ -190,6 +235,7 @@ def create_app(state: StoreState | None = None) -> Starlette:
         routes=[
             route(f"{prefix}/changes", list_changes, ["GET"]),
             route(f"{prefix}/events", create_event, ["POST"]),
+            route(f"{prefix}/batch", write_batch, ["POST"]),
             route(f"{prefix}/events/{{id}}", get_event, ["GET"]),
             route(f"{prefix}/events/{{id}}", update_event, ["PUT"]),
             route(f"{prefix}/events/{{id}}", delete_event, ["DELETE"]),
