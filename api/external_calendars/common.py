@@ -68,9 +68,18 @@ def live_connection(db: Session, caller: Caller, schedule_id: str) -> Connection
 
 
 def calendars_of(db: Session, connection_id: str) -> list[ExternalCalendar]:
-    query = select(ExternalCalendar).where(ExternalCalendar.connection_id == connection_id)
+    return calendars_by_connection(db, [connection_id])[connection_id]
+
+
+def calendars_by_connection(db: Session, connection_ids: list[str]
+                            ) -> dict[str, list[ExternalCalendar]]:  # fmt: skip
+    """The calendars of several connections in one query, primary first, then by name."""
+    query = select(ExternalCalendar).where(ExternalCalendar.connection_id.in_(connection_ids))
     order = (ExternalCalendar.is_primary.desc(), ExternalCalendar.name, ExternalCalendar.remote_id)
-    return list(db.scalars(query.order_by(*order)))
+    grouped: dict[str, list[ExternalCalendar]] = {key: [] for key in connection_ids}
+    for calendar in db.scalars(query.order_by(*order)):
+        grouped[calendar.connection_id].append(calendar)
+    return grouped
 
 
 def active_calendar_ids(calendars: Iterable[ExternalCalendar]) -> list[str]:
@@ -85,8 +94,12 @@ def error_reason_out(connection: Connection) -> ErrorReasonValue | None:
     return ErrorReasonValue(reason.value if reason else "UNDEFINED")
 
 
-def connection_out(db: Session, connection: Connection, settings: Settings) -> ConnectionOut:
+def connection_out(db: Session, connection: Connection, settings: Settings,
+                   calendars: list[ExternalCalendar] | None = None) -> ConnectionOut:  # fmt: skip
+    """The connection's JSON view; `calendars` when the caller read them already."""
     entry = of(settings, connection.provider)
+    if calendars is None:
+        calendars = calendars_of(db, connection.id)
     return ConnectionOut(
         id=connection.id,
         providerId=entry.out.id,
@@ -96,5 +109,5 @@ def connection_out(db: Session, connection: Connection, settings: Settings) -> C
         externalAccountEmail=connection.external_account_email,
         status=ConnectionStatusValue(connection.status.value),
         errorReason=error_reason_out(connection),
-        syncConfig=config_out(connection.sync_config or {}, calendars_of(db, connection.id)),
+        syncConfig=config_out(connection.sync_config or {}, calendars),
     )

@@ -7,22 +7,33 @@ missing one.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, Query, Request
-from sqlalchemy import select
+from sqlalchemy import Select, and_, or_, select
 
 from api.auth import CallerDep
 from api.errors import bad_request, conflict, precondition, responses, unavailable
 from api.external_calendars.catalog import Catalogued, by_id
 from api.external_calendars.common import (
     active_calendar_ids,
+    calendars_by_connection,
     calendars_of,
     connection_out,
     tenant_connection,
 )
 from api.external_calendars.connect import Made, NewAccount, check_connectable, connect, resync_soon
+from api.external_calendars.paging import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    make_cursor,
+    not_a_cursor,
+    paging_metadata,
+    read_cursor,
+)
 from api.external_calendars.schema import (
     ID_MAX,
     CalendarOut,
@@ -200,7 +211,8 @@ def get_connection(connection_id: ConnectionId, caller: CallerDep, request: Requ
 @router.get(
     "/connections",
     summary="List Connections",
-    description="The tenant's connections, newest first; `scheduleIds` narrows them down.",
+    description="The tenant's connections, newest first, a page at a time; `scheduleIds` "
+    "narrows them down.",
     response_model=ListConnectionsResponse,
     response_model_exclude_none=True,
     responses=responses(400, 401, 403),
@@ -210,16 +222,48 @@ def list_connections(
     request: Request,
     schedule_ids: Annotated[list[str] | None, Query(alias="scheduleIds", max_length=100)] = None,
     partial_failure: Annotated[bool, Query(alias="partialFailure")] = False,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> ListConnectionsResponse:
-    query = select(Connection).where(Connection.tenant_id == caller.tenant_id)
-    if schedule_ids:
-        query = query.where(Connection.schedule_id.in_(schedule_ids))
+    schedules, after = _read_cursor(cursor) if cursor else (schedule_ids or [], None)
+    query = _connections(caller.tenant_id, schedules, after).limit(limit + 1)
     with session_scope(request.app.state.engine) as db:
-        rows = db.scalars(query.order_by(Connection.created_at.desc(), Connection.id))
-        out = [connection_out(db, row, _settings(request)) for row in rows]
+        rows = list(db.scalars(query))
+        page, more = rows[:limit], len(rows) > limit
+        calendars = calendars_by_connection(db, [row.id for row in page])
+        out = [connection_out(db, row, _settings(request), calendars[row.id]) for row in page]
+    next_cursor = _make_cursor(schedules, page[-1]) if more else None
     # calsync answers from its own records, so no provider can fail here.
     return ListConnectionsResponse(connections=out,
+                                   pagingMetadata=paging_metadata(len(page), next_cursor),
                                    failedProviderIds=[] if partial_failure else None)  # fmt: skip
+
+
+def _connections(tenant_id: str, schedule_ids: list[str], after: tuple[datetime, str] | None
+                 ) -> Select[Connection]:  # fmt: skip
+    """Newest first (ties by id), from just after the last row of the previous page."""
+    query = select(Connection).where(Connection.tenant_id == tenant_id)
+    if schedule_ids:
+        query = query.where(Connection.schedule_id.in_(schedule_ids))
+    if after is not None:
+        created, last_id = after
+        same_time_later_id = and_(Connection.created_at == created, Connection.id > last_id)
+        query = query.where(or_(Connection.created_at < created, same_time_later_id))
+    return query.order_by(Connection.created_at.desc(), Connection.id)
+
+
+def _make_cursor(schedule_ids: list[str], last: Connection) -> str:
+    return make_cursor({"s": schedule_ids, "a": [last.created_at.isoformat(), last.id]})
+
+
+def _read_cursor(cursor: str) -> tuple[list[str], tuple[datetime, str]]:
+    body = read_cursor(cursor)
+    try:
+        created, last_id = body["a"]
+        schedules = [str(s) for s in body["s"]]
+        return schedules, (datetime.fromisoformat(created), str(last_id))
+    except (ValueError, KeyError, TypeError):
+        raise not_a_cursor() from None
 
 
 @router.get(

@@ -10,7 +10,6 @@ it was made for, so the next page needs nothing else.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
@@ -24,19 +23,24 @@ from api.auth import CallerDep
 from api.errors import bad_request, responses
 from api.external_calendars.catalog import of
 from api.external_calendars.common import rfc3339
+from api.external_calendars.paging import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    make_cursor,
+    not_a_cursor,
+    paging_metadata,
+    read_cursor,
+)
 from api.external_calendars.schema import (
-    Cursors,
     EventOut,
     ListEventsResponse,
-    PagingMetadata,
 )
 from config import Settings
 from models import Connection, ConnectionStatus, ExternalCalendar, Link, Side
 from models.db import session_scope
-from models.signing import b64decode, b64encode
 
 router = APIRouter()
-DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 
 
 class Fieldset(StrEnum):
@@ -90,8 +94,8 @@ def list_events(
     user_ids: Annotated[list[str] | None, Query(alias="userIds", max_length=100)] = None,
     all_day: Annotated[bool | None, Query(alias="allDay")] = None,
     fieldsets: Annotated[list[Fieldset] | None, Query(max_length=2)] = None,
-    limit: Annotated[int, Query(alias="cursorPaging.limit", ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(alias="cursorPaging.cursor", max_length=4096)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
     partial_failure: Annotated[bool, Query(alias="partialFailure")] = False,
 ) -> ListEventsResponse:  # fmt: skip
     if cursor:
@@ -110,10 +114,9 @@ def list_events(
         found = [f for f in found if (f.start, f.key) > after]
     page, more = found[:limit], len(found) > limit
     next_cursor = _make_cursor(where, page[-1]) if more else None
-    paging = PagingMetadata(count=len(page), cursors=Cursors(next=next_cursor), hasNext=more)
     return ListEventsResponse(
         events=[f.out for f in page],
-        pagingMetadata=paging,
+        pagingMetadata=paging_metadata(len(page), next_cursor),
         failedProviderIds=[] if partial_failure else None,
     )
 
@@ -194,13 +197,12 @@ def _aware(text: Any) -> datetime:
 
 
 def _make_cursor(where: Filter, last: Found) -> str:
-    body = {"f": where.dump(), "a": [last.start.isoformat(), last.key]}
-    return b64encode(json.dumps(body, separators=(",", ":")).encode())
+    return make_cursor({"f": where.dump(), "a": [last.start.isoformat(), last.key]})
 
 
 def _read_cursor(cursor: str) -> tuple[Filter, tuple[datetime, str]]:
+    body = read_cursor(cursor)
     try:
-        body = json.loads(b64decode(cursor))
         data, after = body["f"], body["a"]
         where = Filter(
             _aware(data["from"]), _aware(data["to"]),
@@ -209,4 +211,4 @@ def _read_cursor(cursor: str) -> tuple[Filter, tuple[datetime, str]]:
         )  # fmt: skip
         return where, (_aware(after[0]), str(after[1]))
     except (ValueError, KeyError, TypeError, IndexError):
-        raise bad_request("not a cursor this API gave out", "cursorPaging.cursor") from None
+        raise not_a_cursor() from None

@@ -222,13 +222,6 @@ class ConnectionResponse(BaseModel):
     connection: ConnectionOut
 
 
-class ListConnectionsResponse(BaseModel):
-    connections: list[ConnectionOut]
-    failedProviderIds: list[str] | None = Field(
-        None, description="Returned only with `partialFailure=true`"
-    )
-
-
 def _schedule_id() -> Any:
     return Field(min_length=1, max_length=ID_MAX, examples=[SCHEDULE_EXAMPLE])
 
@@ -326,6 +319,14 @@ class PagingMetadata(BaseModel):
     count: int
     cursors: Cursors
     hasNext: bool
+
+
+class ListConnectionsResponse(BaseModel):
+    connections: list[ConnectionOut]
+    pagingMetadata: PagingMetadata
+    failedProviderIds: list[str] | None = Field(
+        None, description="Returned only with `partialFailure=true`"
+    )
 
 
 class ListEventsResponse(BaseModel):

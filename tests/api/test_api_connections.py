@@ -65,6 +65,31 @@ def test_get_and_list_connections(
     assert (long_id.status_code, long_id.json()["details"]["field"]) == (400, "connectionId")
 
 
+def test_the_connection_list_pages_by_cursor(
+    client: TestClient, tenant: TenantKey, other: TenantKey, engine: Engine, api_settings: Settings
+) -> None:
+    made = [seed_connection(engine, api_settings, tenant, f"sched-{n}") for n in range(5)]
+    seed_connection(engine, api_settings, other, "sched-9")
+    wanted = ["sched-0", "sched-2", "sched-4"]
+    seen, pages, params = [], [], {"cursorPaging.limit": 2, "scheduleIds": wanted}
+    while True:
+        page = client.get(f"{V2}/connections", headers=tenant.headers, params=params).json()
+        seen += [c["id"] for c in page["connections"]]
+        pages.append(page["pagingMetadata"]["count"])
+        if not page["pagingMetadata"]["hasNext"]:
+            break
+        params = {"cursorPaging.cursor": page["pagingMetadata"]["cursors"]["next"]}
+    assert pages == [2, 1]  # the cursor keeps the schedule filter: three of the five
+    assert sorted(seen) == sorted(made[0::2]) and len(set(seen)) == 3
+    listed = client.get(f"{V2}/connections", headers=tenant.headers).json()
+    assert len(listed["connections"]) == 5 and listed["pagingMetadata"]["hasNext"] is False
+    for bad in ({"cursorPaging.cursor": "bm90IGpzb24"}, {"cursorPaging.cursor": "W10"},
+                {"cursorPaging.limit": 1001}):  # fmt: skip
+        refused = client.get(f"{V2}/connections", headers=tenant.headers, params=bad)
+        assert refused.status_code == 400
+        assert refused.json()["details"]["field"] == next(iter(bad))
+
+
 def test_another_tenants_connection_is_not_found_anywhere(
     client: TestClient, tenant: TenantKey, other: TenantKey, engine: Engine, api_settings: Settings
 ) -> None:
@@ -84,7 +109,7 @@ def test_another_tenants_connection_is_not_found_anywhere(
         assert response.json()["details"] == {"code": "NOT_FOUND", "field": "connectionId"}
     listed = client.get(f"{V2}/connections", headers=tenant.headers,
                         params={"scheduleIds": "sched-9"})  # fmt: skip
-    assert listed.json() == {"connections": []}
+    assert listed.json()["connections"] == []
     with session_scope(engine) as db:
         connection = db.get(Connection, theirs)
         assert connection is not None and connection.status is ConnectionStatus.CONNECTED
