@@ -19,6 +19,7 @@ class Connection(Timestamps, Base):
     __table_args__ = (
         Index("ix_connections_tenant_schedule", "tenant_id", "schedule_id"),
         Index("ix_connections_due", "status", "next_reconcile_at"),
+        Index("ix_connections_polls_due", "status", "next_poll_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

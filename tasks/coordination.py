@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import redis
@@ -73,6 +73,13 @@ class CalendarGate:
     def mark_queued(self, calendar_id: str, seconds: int = 60) -> bool:
         """True if no sync task was waiting already (so the caller should enqueue one)."""
         return bool(self.client.set(self._keys(calendar_id)[2], "1", nx=True, ex=seconds))
+
+    def mark_all_queued(self, calendar_ids: Sequence[str], seconds: int = 60) -> list[str]:
+        """`mark_queued` for many calendars in one round trip: those that had none waiting."""
+        pipe = self.client.pipeline(transaction=False)
+        for calendar_id in calendar_ids:
+            pipe.set(self._keys(calendar_id)[2], "1", nx=True, ex=seconds)
+        return [c for c, marked in zip(calendar_ids, pipe.execute(), strict=True) if marked]
 
     def clear_queued(self, calendar_id: str) -> None:
         self.client.delete(self._keys(calendar_id)[2])

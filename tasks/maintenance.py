@@ -6,7 +6,6 @@ database (`next_reconcile_at` / `next_poll_at`), so schedules survive restarts a
 
 from __future__ import annotations
 
-import random
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,23 +22,14 @@ from models import (
     SyncRun,
 )
 from models.notifications import mark_enqueued, unsent_calendars
+from models.slots import next_due
 from models.types import utcnow
 from providers import registry
 from tasks.context import WorkerContext, worker_context
-from tasks.enqueue import request_sync
+from tasks.enqueue import request_syncs
 
 ACTIVE = (ConnectionStatus.CONNECTED, ConnectionStatus.SYNC_IN_PROGRESS, ConnectionStatus.SYNCED)
 BATCH = 500
-
-
-def first_due(now: datetime, interval: float, rng: random.Random | None = None) -> datetime:
-    """A new connection's first slot, anywhere in one interval: many connections spread out."""
-    return now + timedelta(seconds=interval * (rng or random).random())
-
-
-def next_due(now: datetime, interval: float, rng: random.Random | None = None) -> datetime:
-    """The slot after a run: one interval on, with ±10 % jitter so slots never bunch up."""
-    return now + timedelta(seconds=interval * (0.9 + 0.2 * (rng or random).random()))
 
 
 def claim_due(db: Session, column: Any, now: datetime, interval: float, limit: int
@@ -73,21 +63,29 @@ def dispatch() -> dict[str, int]:
 
 
 def dispatch_due(context: WorkerContext, now: datetime | None = None) -> dict[str, int]:
-    now, settings = now or utcnow(), context.settings
-    without_push = registry.polled(settings)
+    """Everything due, a batch per short transaction, so a backlog (after an outage, or more
+    polled calendars than one batch) drains in one tick without holding locks long."""
+    now, counts = now or utcnow(), {"reconciled": 0, "polled": 0}
+    while True:
+        reconciled, polled, full_batch = _dispatch_batch(context, now)
+        counts["reconciled"] += reconciled
+        counts["polled"] += polled
+        if not full_batch:
+            return counts
+
+
+def _dispatch_batch(context: WorkerContext, now: datetime) -> tuple[int, int, bool]:
+    settings = context.settings
     with context.sessions() as db, db.begin():
         reconcile = claim_due(db, Connection.next_reconcile_at, now,
                               settings.reconcile_interval, BATCH)  # fmt: skip
-        polls = [c for c in claim_due(db, Connection.next_poll_at, now,
-                                      settings.caldav_poll_interval, BATCH)
-                 if c.provider in without_push]  # fmt: skip
+        polls = claim_due(db, Connection.next_poll_at, now, settings.caldav_poll_interval, BATCH)
+        without_push = registry.polled(settings)
         full = calendars_of(db, [c.id for c in reconcile])
-        polled = calendars_of(db, [c.id for c in polls])
-    for calendar_id in full:
-        request_sync(context.gate, calendar_id, "reconcile", full=True)
-    for calendar_id in polled:
-        request_sync(context.gate, calendar_id, "poll")
-    return {"reconciled": len(full), "polled": len(polled)}
+        polled = calendars_of(db, [c.id for c in polls if c.provider in without_push])
+    request_syncs(context.gate, full, "reconcile", full=True)
+    request_syncs(context.gate, polled, "poll")
+    return len(full), len(polled), BATCH in (len(reconcile), len(polls))
 
 
 @shared_task(name="tasks.maintenance.sweep_inbox")
@@ -102,7 +100,7 @@ def sweep(context: WorkerContext, now: datetime | None = None) -> dict[str, int]
     enqueued_before = now - timedelta(seconds=max(120, 4 * settings.inbox_sweep_after))
     with context.sessions() as db:
         calendars = unsent_calendars(db, received_before, enqueued_before)
-    sent = [c for c in calendars if request_sync(context.gate, c, "sweep")]
+    sent = request_syncs(context.gate, calendars, "sweep")
     if sent:
         with context.sessions() as db, db.begin():
             ids = db.scalars(

@@ -27,6 +27,7 @@ from api.external_calendars.common import (
 from api.external_calendars.sync_config import default_config, targets
 from config import Settings
 from models import Connection, ConnectionStatus, ExternalCalendar
+from models.slots import first_due
 from models.types import utcnow
 from providers import registry
 from providers.base import CalendarInfo, ConnectMethod
@@ -120,9 +121,10 @@ def _apply(config: dict[str, Any], rows: Sequence[ExternalCalendar]) -> None:
 
 
 def _schedule(connection: Connection, settings: Settings) -> None:
-    """The connect itself syncs at once; reconciliation and polling start one interval on."""
+    """The connect itself syncs at once; the first reconciliation comes anywhere in one
+    interval (connections made together do not reconcile together), polling one poll on."""
     now = utcnow()
-    connection.next_reconcile_at = now + timedelta(seconds=settings.reconcile_interval)
+    connection.next_reconcile_at = first_due(now, settings.reconcile_interval)
     if connection.provider in registry.polled(settings):
         connection.next_poll_at = now + timedelta(seconds=settings.caldav_poll_interval)
 

@@ -90,6 +90,19 @@ def test_the_connection_list_pages_by_cursor(
         assert refused.json()["details"]["field"] == next(iter(bad))
 
 
+def test_connections_made_together_reconcile_spread_over_one_interval(
+    tenant: TenantKey, engine: Engine, api_settings: Settings
+) -> None:
+    before = utcnow()
+    made = [seed_connection(engine, api_settings, tenant, f"sched-{n}") for n in range(40)]
+    interval = timedelta(seconds=api_settings.reconcile_interval)
+    with session_scope(engine) as db:
+        slots = [db.get(Connection, key).next_reconcile_at for key in made]  # type: ignore[union-attr]
+    assert all(slot is not None and before <= slot <= utcnow() + interval for slot in slots)
+    quarters = {int((slot - before) / interval * 4) for slot in slots}  # type: ignore[operator]
+    assert quarters == {0, 1, 2, 3}  # not one instant: spread over the whole interval
+
+
 def test_another_tenants_connection_is_not_found_anywhere(
     client: TestClient, tenant: TenantKey, other: TenantKey, engine: Engine, api_settings: Settings
 ) -> None:

@@ -7,6 +7,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine, func, select
 
 from models import (
@@ -20,9 +21,10 @@ from models import (
     Tenant,
 )
 from models.db import session_scope
+from models.slots import first_due, next_due
 from models.types import utcnow
 from tasks.context import WorkerContext
-from tasks.maintenance import claim_due, dispatch_due, first_due, next_due, prune_old
+from tasks.maintenance import claim_due, dispatch_due, prune_old
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 SIX_HOURS = 6 * 3600
@@ -75,6 +77,19 @@ def test_dispatch_enqueues_due_work_and_moves_it_on(context: WorkerContext, engi
         assert untouched.next_reconcile_at == now + timedelta(hours=1)
         assert poll.next_poll_at > now + timedelta(seconds=100)
     assert dispatch_due(context, now) == {"reconciled": 0, "polled": 0}  # nothing fires twice
+
+
+def test_a_backlog_larger_than_a_batch_drains_in_one_tick(
+    context: WorkerContext, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tasks.maintenance.BATCH", 3)
+    now = utcnow()
+    for _ in range(7):
+        add_connection(engine, Provider.LOCAL, now - timedelta(hours=2))
+    for _ in range(4):
+        add_connection(engine, Provider.CALDAV, now + timedelta(hours=1), now)
+    assert dispatch_due(context, now) == {"reconciled": 7, "polled": 4}
+    assert dispatch_due(context, now) == {"reconciled": 0, "polled": 0}
 
 
 def test_two_dispatchers_never_claim_the_same_connection(engine: Engine) -> None:
