@@ -171,7 +171,8 @@ WriteOutcome = RemoteEvent | None | ProviderError
 class BatchWriter(Protocol):
     """A calendar that takes several writes in one request (Google batch, Graph `$batch`, Wix
     bulk calls). Each write keeps the single call's contract: the same derived ids and
-    idempotency, the same If-Match and "already gone counts as done"."""
+    idempotency, the same If-Match and "already gone counts as done". (Wix's bulk cancel takes
+    no revision: its removals check theirs by one read just before.)"""
 
     @property
     def batch_size(self) -> int:

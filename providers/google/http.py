@@ -12,7 +12,9 @@ failure translated into the provider errors of `providers.base`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -24,6 +26,7 @@ import httplib2
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
+from googleapiclient.http import BatchHttpRequest
 
 from providers.base import BeforeRequest
 from providers.errors import (
@@ -42,6 +45,10 @@ from providers.google.auth import GoogleTokens
 
 TokensCallback = Callable[[GoogleTokens], None]
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
+# The discovery document's `servicePath` and `batchPath`: the batch endpoint sits at the API's
+# root, next to the service path the configured base URL ends with.
+SERVICE_PATH = "calendar/v3/"
+BATCH_PATH = "batch/calendar/v3"
 
 
 class Missing(Enum):
@@ -49,6 +56,15 @@ class Missing(Enum):
 
     EVENT = "event"  # the event: NotFound
     CALENDAR = "calendar"  # the calendar (or the whole resource): PermanentError
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """A prepared request, what a 404 to it means, and the version it is conditional on."""
+
+    request: Any
+    missing: Missing = Missing.EVENT
+    if_match: str | None = None
 
 
 class HookedHttp(httplib2.Http):
@@ -89,12 +105,14 @@ class CalendarApi:
             expiry=tokens.expiry.astimezone(UTC).replace(tzinfo=None),  # google-auth: naive UTC
         )
         raw = HookedHttp(before_request or (lambda: None), timeout_seconds)
-        http = google_auth_httplib2.AuthorizedHttp(self.credentials, http=raw)
+        self._token_request = google_auth_httplib2.Request(raw)
+        self._http = google_auth_httplib2.AuthorizedHttp(self.credentials, http=raw)
         base = api_base_url if api_base_url.endswith("/") else api_base_url + "/"
+        self.batch_uri = base.removesuffix(SERVICE_PATH) + BATCH_PATH
         self.service: Any = build(
             "calendar",
             "v3",
-            http=http,
+            http=self._http,
             static_discovery=True,
             cache_discovery=False,
             client_options={"api_endpoint": base},
@@ -108,10 +126,46 @@ class CalendarApi:
         if_match: str | None = None,
     ) -> Any:
         """Send one prepared request; returns its decoded body ("" for an empty one)."""
-        if if_match is not None:
-            request.headers["If-Match"] = if_match  # the library has no argument for it
+        _condition(request, if_match)
+        with self._translated(missing):
+            answer = request.execute(num_retries=0)
+        return answer
+
+    def execute_batch(self, calls: Sequence[ApiCall]) -> list[Any]:
+        """Send the calls in one batch request: per call, its decoded body or its error (a
+        `ProviderError`, returned). An error of the whole request is raised. The batch is one
+        HTTP request, so one `before_request`, though Google counts each call against quota."""
+        if not calls:
+            return []
+        answers: dict[str, Any] = {}
+
+        def keep(request_id: str, answer: Any, error: HttpError | None) -> None:
+            missing = calls[int(request_id)].missing
+            answers[request_id] = answer if error is None else api_error(error, missing)
+
+        # Not `service.new_batch_http_request()`: it posts to Google's root, whatever the base.
+        batch = BatchHttpRequest(callback=keep, batch_uri=self.batch_uri)
+        for index, call in enumerate(calls):
+            _condition(call.request, call.if_match)
+            # No Authorization of its own: the batch's applies, also once refreshed after a 401.
+            call.request.http = None
+            batch.add(call.request, request_id=str(index))
+        with self._translated(Missing.EVENT):
+            self._refresh_if_expired()
+            batch.execute(http=self._http)
+        return [answers[str(index)] for index in range(len(calls))]
+
+    def _refresh_if_expired(self) -> None:
+        """Refresh an expired access token through `before_request`: left to the library, a
+        batch refreshes it over a connection of its own."""
+        if not self.credentials.valid:
+            self.credentials.refresh(self._token_request)
+
+    @contextmanager
+    def _translated(self, missing: Missing) -> Iterator[None]:
+        """Whatever sending a request raised, as a provider error."""
         try:
-            return request.execute(num_retries=0)
+            yield
         except HttpError as error:
             raise api_error(error, missing) from None
         except google.auth.exceptions.RefreshError as error:
@@ -183,6 +237,11 @@ def refresh_error(error: google.auth.exceptions.RefreshError) -> ProviderError:
     if error.retryable or code in ("temporarily_unavailable", "internal_failure"):
         return TransientError("token refresh failed for now")
     return PermanentError(PermanentReason.FORBIDDEN, f"token refresh refused ({code})")
+
+
+def _condition(request: Any, if_match: str | None) -> None:
+    if if_match is not None:
+        request.headers["If-Match"] = if_match  # the library has no argument for it
 
 
 def ms_to_datetime(value: Any) -> datetime | None:

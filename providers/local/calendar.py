@@ -128,7 +128,8 @@ def _outcome(write: Write, answer: dict[str, Any]) -> WriteOutcome:
     status = int(answer["status"])
     if status < 300:
         return remote_from_dict(answer["event"]) if "event" in answer else None
-    error = error_for_status(status, str(answer["error"]["message"]), None, LADDER)
+    message, retry_after = str(answer["error"]["message"]), answer.get("retryAfter")
+    error = error_for_status(status, message, retry_after, LADDER)
     if isinstance(write, EventRemoval) and isinstance(error, NotFound):
         return None  # already gone: the delete is done
     return error

@@ -10,14 +10,18 @@
   401/403 when its token cache says "expired") is bypassed: requests go out with
   `ignore40x=False`, and `GraphClient` refreshes through `MicrosoftAuth` shortly before expiry
   and once on a 401, handing new tokens to `on_tokens`.
+- Batches: `batch` sends up to 20 calls as one JSON `$batch` request; an item's error reads as
+  the same call's would alone (`graph_error`), the batch request's own is raised.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, TypeVar
+from urllib.parse import quote, urlencode
 
 import requests
 from O365 import Account
@@ -92,6 +96,21 @@ class _CalsyncAccount(Account):
 
 class _Unauthorized(Exception):
     """A 401: the access token was refused; refresh once and try again."""
+
+
+@dataclass(frozen=True)
+class GraphCall:
+    """One Graph request, sent alone (`GraphClient.call`) or as an item of a `$batch`."""
+
+    method: str
+    url: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+# What one item of a `$batch` came to: its JSON answer ({} when it has none), or its error.
+BatchAnswer = dict[str, Any] | ProviderError
 
 
 class GraphClient:
@@ -173,6 +192,25 @@ class GraphClient:
 
         return self.run(call)
 
+    def call(self, call: GraphCall) -> dict[str, Any]:
+        """The call's JSON answer ({} when it has none)."""
+        response = self.send(
+            call.method, call.url, params=dict(call.params), body=call.body,
+            headers=dict(call.headers),
+        )  # fmt: skip
+        return _json(response) if response.content else {}
+
+    def batch(self, calls: Sequence[GraphCall]) -> list[BatchAnswer]:
+        """The calls (at most 20) as one `$batch` request: each one's answer, in order. An error
+        of the batch request itself (throttled, unauthorised, unreachable) is raised."""
+        items = [self._batch_item(str(n), call) for n, call in enumerate(calls)]
+        answer = self.post_json(f"{self.service_url}$batch", {"requests": items})
+        # Graph answers the items in any order; each names the request it answers.
+        by_id = {str(r.get("id")): r for r in answer.get("responses") or [] if isinstance(r, dict)}
+        if by_id.keys() != {item["id"] for item in items}:
+            raise TransientError("Graph's batch answer does not answer each request")
+        return [_batch_answer(by_id[item["id"]]) for item in items]
+
     def get_json(
         self, url: str, params: dict[str, str] | None = None, headers: dict[str, str] | None = None
     ) -> dict[str, Any]:
@@ -201,6 +239,20 @@ class GraphClient:
                 session.close()
                 setattr(self.con, name, None)
 
+    def _batch_item(self, item_id: str, call: GraphCall) -> dict[str, Any]:
+        self._check_own(call.url)
+        url = "/" + call.url.removeprefix(self.service_url)  # items name URLs under the version
+        if call.params:
+            url += "?" + urlencode(call.params, safe="$", quote_via=quote)
+        item: dict[str, Any] = {"id": item_id, "method": call.method, "url": url}
+        headers = dict(call.headers)
+        if call.body is not None:
+            item["body"] = call.body
+            headers["Content-Type"] = "application/json"  # Graph refuses a body without it
+        if headers:
+            item["headers"] = headers
+        return item
+
     def _check_own(self, url: str) -> None:
         # Links come from Graph answers and stored cursors; the bearer token goes nowhere else.
         if not url.startswith(self.service_url):
@@ -228,12 +280,8 @@ def _translated(operation: Callable[[], T]) -> T:
         raise TransientError(f"Graph request failed: {type(error).__name__}") from None
 
 
-def graph_code(response: requests.Response) -> str:
+def graph_code(body: Any) -> str:
     """Graph's error code (`{"error": {"code": ...}}`), or ""."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
     error = body.get("error") if isinstance(body, dict) else None
     return str(error.get("code") or "") if isinstance(error, dict) else ""
 
@@ -247,12 +295,29 @@ LADDER: dict[int, ErrorMaker] = {
 
 def error_for(response: requests.Response) -> ProviderError:
     """A Graph error answer as a provider error (the message names status and code only)."""
-    status, code = response.status_code, graph_code(response)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return graph_error(response.status_code, body, response.headers.get("Retry-After"))
+
+
+def graph_error(status: int, body: Any, retry_after: str | None) -> ProviderError:
+    """An error answer, of a request alone or of one item of a batch."""
+    code = graph_code(body)
     what = f"Graph answered {status} {code}".rstrip()
     if status < 500 and status != 429 and code in EXPIRED_TOKEN_CODES:
         return CursorExpired(what)
-    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-    return error_for_status(status, what, retry_after, LADDER)
+    return error_for_status(status, what, retry_after_seconds(retry_after), LADDER)
+
+
+def _batch_answer(item: dict[str, Any]) -> BatchAnswer:
+    status, body = int(item.get("status") or 0), item.get("body")
+    if 200 <= status < 300:
+        return body if isinstance(body, dict) else {}
+    headers = item.get("headers")
+    named = {str(k).lower(): v for k, v in headers.items()} if isinstance(headers, dict) else {}
+    return graph_error(status, body, named.get("retry-after"))
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

@@ -6,6 +6,11 @@ idempotency key): Graph answers a repeated POST with the event the first one mad
 deletes send `If-Match` with the version (etag) calsync last saw; 412 -> `PreconditionFailed`.
 A series master is patched only in the fields that changed: Graph drops a series' exceptions
 when its pattern or times are written, even unchanged.
+
+A create, update or delete of a single event or master is an exchange (`creating`, `updating`,
+`deleting`; see `providers.microsoft.batch`): `create`, `update` and `delete` send it alone, and
+`MicrosoftCalendar.write_many` sends it with others in `$batch` requests, the same calls either
+way.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from providers.errors import (
     PermanentReason,
     PreconditionFailed,
 )
+from providers.microsoft.batch import Exchange, run_alone
 from providers.microsoft.events import (
     EXPAND_PROPS,
     MARKER_PROP,
@@ -43,7 +49,7 @@ from providers.microsoft.events import (
     version_of,
     write_fields,
 )
-from providers.microsoft.http import GraphClient
+from providers.microsoft.http import GraphCall, GraphClient
 from providers.microsoft.listing import CANCELLED_VERSION, READ_PREFER, CalendarReader, cancelled
 from providers.microsoft.recurrence import UnsupportedRule, occurrence_starts, same_pattern
 from sync.event import CanonicalEvent, EventStatus, Moment, Recurrence, as_instant
@@ -74,13 +80,20 @@ class CalendarWriter:
 
     def fetch(self, event_id: str) -> dict[str, Any]:
         """The event with calsync's properties; NotFound when Graph has no such item."""
-        return self.client.get_json(
-            self.event_url(event_id), {"$expand": EXPAND_PROPS}, self.headers
+        return self.client.call(self._fetch_call(event_id))
+
+    def _fetch_call(self, event_id: str) -> GraphCall:
+        return GraphCall(
+            "GET", self.event_url(event_id), {"$expand": EXPAND_PROPS}, headers=self.headers
         )
 
     # -- single events and series masters -------------------------------------------------------
 
     def create(self, event: CanonicalEvent, idempotency_key: str, marker: str) -> RemoteEvent:
+        return run_alone(self.client, self.creating(event, idempotency_key, marker))
+
+    def creating(self, event: CanonicalEvent, idempotency_key: str, marker: str
+                 ) -> Exchange[RemoteEvent]:  # fmt: skip
         shape = shape_of(event)
         body = {
             **_fields(event),
@@ -88,7 +101,7 @@ class CalendarWriter:
             "singleValueExtendedProperties": tags(marker, shape),
         }
         try:
-            raw = self._json("POST", f"{self.calendar_url}/events", body)
+            raw = yield self._write_call("POST", f"{self.calendar_url}/events", body)
         except NotFound:
             raise PermanentError(PermanentReason.CALENDAR_DELETED, "the calendar is gone") from None
         except PreconditionFailed:  # a 409: the transactionId is taken, by the first attempt
@@ -109,7 +122,11 @@ class CalendarWriter:
         raise AlreadyExists("the transactionId is taken but no event carries the marker")
 
     def update(self, event_id: str, event: CanonicalEvent, if_match: str | None) -> RemoteEvent:
-        current = self.fetch(event_id)
+        return run_alone(self.client, self.updating(event_id, event, if_match))
+
+    def updating(self, event_id: str, event: CanonicalEvent, if_match: str | None
+                 ) -> Exchange[RemoteEvent]:  # fmt: skip
+        current = yield self._fetch_call(event_id)
         if if_match_header(if_match) and version_of(current) != if_match:
             raise PreconditionFailed(f"{event_id} changed since {if_match}")
         body = _fields(event)
@@ -119,12 +136,15 @@ class CalendarWriter:
         written = shape_of(event) if marker else None  # only calsync's events carry a shape
         if written is not None:
             body["singleValueExtendedProperties"] = [{"id": SHAPE_PROP, "value": written.encode()}]
-        raw = self._json("PATCH", self.event_url(event_id), body, if_match_header(if_match))
+        raw = yield self._write_call("PATCH", self.event_url(event_id), body, if_match)
         return stored_remote(raw, written or stored_shape(current), marker)
 
     def delete(self, event_id: str, if_match: str | None) -> None:
+        run_alone(self.client, self.deleting(event_id, if_match))
+
+    def deleting(self, event_id: str, if_match: str | None) -> Exchange[None]:
         try:
-            self.client.send("DELETE", self.event_url(event_id), headers=if_match_header(if_match))
+            yield GraphCall("DELETE", self.event_url(event_id), headers=if_match_header(if_match))
         except NotFound:
             return  # already gone: done
 
@@ -148,9 +168,8 @@ class CalendarWriter:
         body = _fields(event)
         if marker:
             body["singleValueExtendedProperties"] = [{"id": MARKER_PROP, "value": marker}]
-        raw = self._json(
-            "PATCH", self.event_url(str(instance["id"])), body, if_match_header(if_match)
-        )
+        call = self._write_call("PATCH", self.event_url(str(instance["id"])), body, if_match)
+        raw = self.client.call(call)
         read = read_event(raw, Shape(event.time_zone), rec)
         return RemoteEvent(
             synthetic, version_of(raw), read, modified_of(raw), _marker(marker, instance, master)
@@ -203,14 +222,10 @@ class CalendarWriter:
                     return raw
         return None
 
-    def _json(
-        self, method: str, url: str, body: dict[str, Any], extra: dict[str, str] | None = None
-    ) -> dict[str, Any]:
-        response = self.client.send(
-            method, url, body=body, headers={**self.headers, **(extra or {})}
-        )
-        data: dict[str, Any] = response.json()
-        return data
+    def _write_call(self, method: str, url: str, body: dict[str, Any], if_match: str | None = None
+                    ) -> GraphCall:  # fmt: skip
+        headers = {**self.headers, **if_match_header(if_match)}
+        return GraphCall(method, url, body=body, headers=headers)
 
 
 def _marker(written: str | None, instance: dict[str, Any], master: dict[str, Any]) -> str | None:

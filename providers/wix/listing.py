@@ -9,6 +9,7 @@ the EXCEPTIONs cancelled along with their MASTER. Sessions carry their effective
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -122,9 +123,25 @@ class ScheduleReader:
 
     def created_with(self, key: str) -> dict[str, Any] | None:
         """The live single event or series an earlier create with `key` made."""
-        flt = {"scheduleId": self.schedule_id, KEY_PATH: key, "status": "CONFIRMED"}
-        request = events_query(WIDE_FROM, WIDE_TO, flt, ("NONE", "MASTER"), limit=1)
-        return next(query_all(self.api, request), None)
+        return self.created_with_keys([key]).get(key)
+
+    def created_with_keys(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The live single events or series earlier creates with `keys` made, by key."""
+        flt = {"scheduleId": self.schedule_id, KEY_PATH: {"$in": list(keys)},
+               "status": "CONFIRMED"}  # fmt: skip
+        request = events_query(WIDE_FROM, WIDE_TO, flt, ("NONE", "MASTER"), self.page_size)
+        found: dict[str, dict[str, Any]] = {}
+        for doc in query_all(self.api, request):
+            found.setdefault(str(calsync_data(doc).get("idempotencyKey")), doc)
+        return found
+
+    def events(self, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """This schedule's single events, series and exceptions among `event_ids`, cancelled
+        ones included, by id. INSTANCEs are not listed (`event` reads one)."""
+        flt = {"scheduleId": self.schedule_id, "id": {"$in": list(event_ids)},
+               "status": BOTH_STATUSES}  # fmt: skip
+        request = events_query(WIDE_FROM, WIDE_TO, flt, limit=self.page_size)
+        return {str(doc["id"]): doc for doc in query_all(self.api, request)}
 
     def occurrence(self, series_id: str, original: date | datetime) -> dict[str, Any] | None:
         """The EXCEPTION or INSTANCE of `series_id` whose original start is `original`."""

@@ -22,14 +22,16 @@ def sandbox_state(request: Request) -> GoogleState:
     return state
 
 
-def api_endpoint(handler: Handler) -> Endpoint:
-    """Wrap a handler: 401 without a valid bearer token, then any injected fault, then the work."""
+def api_endpoint(handler: Handler, *, metered: bool = True) -> Endpoint:
+    """Wrap a handler: 401 without a valid bearer token, then any injected fault, then the work.
+    A request that is not `metered` does not count against the quota (a batch: its calls do)."""
 
     async def endpoint(request: Request) -> Response:
         state = sandbox_state(request)
         try:
             caller = state.authenticate(request.headers.get("authorization"))
-            state.check_faults("api", request.method, request.url.path, caller.email)
+            path = request.url.path
+            state.check_faults("api", request.method, path, caller.email, metered=metered)
             return await handler(request, state, caller)
         except ApiError as exc:
             return exc.response()

@@ -1,4 +1,5 @@
-"""The ASGI app: Calendar API v3 under `/calendar/v3/`, OAuth endpoints, `/_sandbox/` admin."""
+"""The ASGI app: Calendar API v3 under `/calendar/v3/` (and its batch endpoint), OAuth endpoints,
+`/_sandbox/` admin."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from . import admin, calendars, events, oauth
+from . import admin, batch, calendars, events, oauth
 from .errors import ApiError
 from .state import GoogleState
 
@@ -27,7 +28,7 @@ def create_app(state: GoogleState | None = None) -> Starlette:
             google.close()
 
     app = Starlette(
-        routes=[*events.routes, *calendars.routes, *oauth.routes, *admin.routes],
+        routes=[*events.routes, *calendars.routes, *batch.routes, *oauth.routes, *admin.routes],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )

@@ -141,8 +141,9 @@ class Faults:
     # -- what the sandbox consults -----------------------------------------------------------
 
     def request_fault(
-        self, target: Target, method: str, path: str, user: str, now: datetime
+        self, target: Target, method: str, path: str, user: str, now: datetime, metered: bool = True
     ) -> InjectedFault | None:
+        """A planned fault matching the request, else the quota's refusal if it is `metered`."""
         request = f"{method.upper()} {path}"
         with self._lock:
             for planned in self._planned:
@@ -151,7 +152,7 @@ class Faults:
                     if planned.remaining <= 0:
                         self._planned.remove(planned)
                     return planned.fault
-            if target == "api" and self._quota is not None:
+            if target == "api" and metered and self._quota is not None:
                 return _over_quota(self._quota, user, now)
         return None
 

@@ -158,8 +158,10 @@ class GoogleState:
             raise insufficient_scopes()
         return caller
 
-    def check_faults(self, target: Target, method: str, path: str, user: str = "") -> None:
-        fault = self.faults.request_fault(target, method, path, user, self.clock.now())
+    def check_faults(
+        self, target: Target, method: str, path: str, user: str = "", *, metered: bool = True
+    ) -> None:
+        fault = self.faults.request_fault(target, method, path, user, self.clock.now(), metered)
         if fault is not None:
             raise fault.api_error()
 

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import admin, events, oauth, subscriptions
+from . import admin, batch, events, oauth, subscriptions
 from .errors import GraphError, error_body, error_response
 from .state import GraphState
 
@@ -85,6 +85,7 @@ def create_app(state: GraphState | None = None) -> Starlette:
             *admin.routes(graph),
             *subscriptions.routes(graph),
             *events.build_routes(graph),
+            *batch.routes(graph),
             *oauth.routes(graph),
         ],
         exception_handlers={GraphError: _graph_error, HTTPException: _http_error},

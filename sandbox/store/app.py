@@ -10,6 +10,7 @@ tests can check nobody called before a Retry-After ran out.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -92,9 +93,14 @@ class StoreState:
             version = self.calendar(name).get(event_id).version
         self.pusher.notify(name, event_id, version)
 
-    def take_fault(self, method: str, path: str, body: bytes) -> HttpFault | None:
+    def take_fault(self, method: str, path: str, body: bytes, *, whole_batch: bool = False
+                   ) -> HttpFault | None:  # fmt: skip
+        """The next fault for a request. A batch as a whole meets only faults that name no
+        body: one poisoned event fails its own item, as a real provider's batch answers."""
         with self.lock:
             for fault in self.faults:
+                if whole_batch and fault.body_contains is not None:
+                    continue
                 if fault.times > 0 and fault.matches(method, path, body):
                     fault.times -= 1
                     return fault
@@ -190,19 +196,42 @@ async def delete_event(request: Request, state: StoreState) -> Response:
 
 async def write_batch(request: Request, state: StoreState) -> Response:
     """Several writes in one request, each answered on its own (`{"status", "event"|"error"}`)
-    in order; one write's failure leaves the others applied."""
+    in order; one write's failure leaves the others applied. Each write meets the faults and
+    enters the request log as the single request it stands for, so tests count writes the same
+    whether they came alone or in a batch."""
     writes = (await request.json())["writes"]
     if len(writes) > BATCH_LIMIT:
         return _error(400, "batch_too_large", f"at most {BATCH_LIMIT} writes per batch")
     name = request.path_params["cal"]
     with state.lock:
         calendar = state.calendar(name)
-        answers = [_answer(calendar, write) for write in writes]
+        answers = [_item_answer(state, calendar, write) for write in writes]
     for write, answer in zip(writes, answers, strict=True):
         if answer["status"] < 300:
             with suppress(NotFound):  # a delete of an event the store never had
                 state.changed(name, answer["event"]["id"] if "event" in answer else write["id"])
     return JSONResponse({"results": answers})
+
+
+def _item_answer(state: StoreState, calendar: MemoryCalendar, write: dict[str, Any]
+                 ) -> dict[str, Any]:  # fmt: skip
+    method, path = _single_request(calendar.name, write)
+    fault = state.take_fault(method, path, json.dumps(write).encode())
+    answer: dict[str, Any]
+    if fault is not None:
+        answer = {"status": fault.status, "error": {"code": "injected", "message": "injected"},
+                  "retryAfter": fault.retry_after}  # fmt: skip
+    else:
+        answer = _answer(calendar, write)
+    state.requests.append((time.time(), method, path, int(answer["status"])))
+    return answer
+
+
+def _single_request(name: str, write: dict[str, Any]) -> tuple[str, str]:
+    events = f"/calendars/{name}/events"
+    if write["kind"] == "create":
+        return "POST", events
+    return ("PUT" if write["kind"] == "update" else "DELETE"), f"{events}/{write['id']}"
 
 
 def _answer(calendar: MemoryCalendar, write: dict[str, Any]) -> dict[str, Any]:
@@ -263,7 +292,9 @@ async def _apply_faults(request: Request, store: StoreState, call_next: Any) -> 
         return await call_next(request)
     if store.slow_ms:
         await asyncio.sleep(store.slow_ms / 1000)
-    fault = store.take_fault(request.method, request.url.path, await request.body())
+    whole_batch = request.url.path.endswith("/batch")
+    fault = store.take_fault(request.method, request.url.path, await request.body(),
+                             whole_batch=whole_batch)  # fmt: skip
     if fault is None:
         return await call_next(request)
     headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}

@@ -49,6 +49,7 @@ Clock = Callable[[], datetime]
 DEFAULT_RECURRENCE_TYPES = ["NONE", "INSTANCE", "EXCEPTION"]
 DEFAULT_WINDOW = timedelta(days=365)
 MAX_BULK = 100
+MAX_BULK_UPDATE = 50  # Bulk Update Event takes at most 50 events
 
 
 def system_clock() -> datetime:
@@ -303,7 +304,8 @@ class WixState:
         self, instance_id: str, request: dict[str, Any], actor: Actor | None = None
     ) -> dict[str, Any]:
         return _bulk(
-            _bulk_items(request, "events"),
+            request,
+            _bulk_items(request, "events", MAX_BULK),
             lambda item: self.create_event(
                 instance_id, _object(item, "events[]").get("event"), actor
             ),
@@ -317,13 +319,14 @@ class WixState:
             mask = entry.get("fieldmask", entry.get("fieldMask"))
             return self.update_event(instance_id, entry.get("event"), fieldmask=mask, actor=actor)
 
-        return _bulk(_bulk_items(request, "events"), update)
+        return _bulk(request, _bulk_items(request, "events", MAX_BULK_UPDATE), update)
 
     def bulk_cancel_events(
         self, instance_id: str, request: dict[str, Any], actor: Actor | None = None
     ) -> dict[str, Any]:
         return _bulk(
-            _bulk_items(request, "eventIds"),
+            request,
+            _bulk_items(request, "eventIds", MAX_BULK),
             lambda event_id: self.cancel_event(instance_id, str(event_id), actor=actor),
         )
 
@@ -471,15 +474,18 @@ def _fieldmask_paths(mask: Any) -> list[str] | None:
     return paths
 
 
-def _bulk_items(request: dict[str, Any], key: str) -> list[Any]:
+def _bulk_items(request: dict[str, Any], key: str, limit: int) -> list[Any]:
     items = request.get(key)
-    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BULK:
-        raise invalid(key, f"expected 1 to {MAX_BULK} items")
+    if not isinstance(items, list) or not 1 <= len(items) <= limit:
+        raise invalid(key, f"expected 1 to {limit} items")
     return items
 
 
-def _bulk(items: list[Any], apply: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
-    """Wix's bulk response: one result per item, in order; one item failing fails only itself."""
+def _bulk(
+    request: dict[str, Any], items: list[Any], apply: Callable[[Any], dict[str, Any]]
+) -> dict[str, Any]:
+    """Wix's bulk response: one result per item, in order; one item failing fails only itself.
+    A succeeded item's event comes back only when the request asks for it (`returnEntity`)."""
     results: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         try:
@@ -489,8 +495,12 @@ def _bulk(items: list[Any], apply: Callable[[Any], dict[str, Any]]) -> dict[str,
             metadata = {"originalIndex": index, "success": False, "error": error.item_error()}
             results.append({"itemMetadata": {"id": item_id, **metadata}})
             continue
-        metadata = {"id": entity["id"], "originalIndex": index, "success": True}
-        results.append({"itemMetadata": metadata, "item": entity})
+        result: dict[str, Any] = {
+            "itemMetadata": {"id": entity["id"], "originalIndex": index, "success": True}
+        }
+        if request.get("returnEntity") is True:
+            result["item"] = entity
+        results.append(result)
     successes = sum(1 for r in results if r["itemMetadata"]["success"])
     return {
         "results": results,

@@ -369,16 +369,6 @@ def test_cancel_is_delete_and_twice_is_done(site: Site) -> None:
         schedule.delete(other.id, other.version)
 
 
-def test_bulk_cancel(site: Site) -> None:
-    schedule = site.schedule()
-    made = [schedule.create(block(upcoming(), 9 + i), f"k{i}", marker=MARKER) for i in range(3)]
-    schedule.delete(made[0].id, None)
-    failures = schedule.delete_many([m.id for m in made] + ["missing"])
-    assert failures == {}
-    assert all(schedule.get(m.id).deleted for m in made)
-    assert site.calls("/calendar/v3/bulk/events/cancel") == 1
-
-
 def test_an_occurrence_edited_outside_becomes_a_wix_exception_once(site: Site) -> None:
     first = upcoming(weekday=3, weeks=1)
     master = site.session(first, 10, "Class", recurrenceRule={"frequency": "WEEKLY"})

@@ -422,7 +422,8 @@ def test_bulk_create_update_cancel(wix: Wix) -> None:
                         "end": at(day, 12),
                     }
                 },
-            ]
+            ],
+            "returnEntity": True,
         },
     ).json()
     assert created["bulkActionMetadata"] == {
@@ -449,7 +450,8 @@ def test_bulk_create_update_cancel(wix: Wix) -> None:
                     "fieldmask": {"paths": ["title"]},
                 },
                 {"event": {"id": b["id"], "revision": "7", "title": "B2"}, "fieldmask": ["title"]},
-            ]
+            ],
+            "returnEntity": True,
         },
     ).json()
     first, second = updated["results"]
@@ -457,7 +459,8 @@ def test_bulk_create_update_cancel(wix: Wix) -> None:
     assert second["itemMetadata"]["error"]["code"] == "REVISION_MISMATCH"
 
     cancelled = wix.client.post(
-        "/calendar/v3/bulk/events/cancel", json={"eventIds": [a["id"], "missing"]}
+        "/calendar/v3/bulk/events/cancel",
+        json={"eventIds": [a["id"], "missing"], "returnEntity": True},
     ).json()
     assert cancelled["results"][0]["item"]["status"] == "CANCELLED"
     assert cancelled["results"][1]["itemMetadata"] == {
@@ -466,6 +469,26 @@ def test_bulk_create_update_cancel(wix: Wix) -> None:
         "success": False,
         "error": {"code": "EVENT_NOT_FOUND", "description": "event 'missing' not found"},
     }
+
+
+def test_bulk_results_carry_events_only_when_asked_and_updates_take_50(wix: Wix) -> None:
+    day = upcoming()
+    event = {"scheduleId": wix.schedule_id, "start": at(day, 9), "end": at(day, 10)}
+    created = wix.client.post(
+        "/calendar/v3/bulk/events/create", json={"events": [{"event": event}]}
+    )
+    (result,) = created.json()["results"]
+    assert result["itemMetadata"]["success"] and "item" not in result
+    made = wix.client.get(f"/calendar/v3/events/{result['itemMetadata']['id']}").json()["event"]
+    masked = {"event": {"id": made["id"], "revision": made["revision"], "title": "T"},
+              "fieldmask": ["title"]}  # fmt: skip
+    too_many = wix.client.post("/calendar/v3/bulk/events/update", json={"events": [masked] * 51})
+    assert too_many.status_code == 400 and error_code(too_many) == "INVALID_ARGUMENT"
+    fifty = wix.client.post("/calendar/v3/bulk/events/update", json={"events": [masked] * 50})
+    codes = [r["itemMetadata"].get("error", {}).get("code") for r in fifty.json()["results"]]
+    assert codes == [None] + ["REVISION_MISMATCH"] * 49
+    cancelled = wix.client.post("/calendar/v3/bulk/events/cancel", json={"eventIds": [made["id"]]})
+    assert "item" not in cancelled.json()["results"][0]
 
 
 # ---------------------------------------------------------------- recurrence
