@@ -16,6 +16,8 @@ install: $(STAMP)
 run: install
 	$(BIN)/calsync up
 
+# The pipeline tests that prove delivery run on RabbitMQ as well as on Redis (the list is in
+# tests/pipeline/conftest.py); `pytest tests/pipeline --broker rabbitmq` runs them all there.
 test: install
 	$(BIN)/pytest
 

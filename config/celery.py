@@ -53,25 +53,58 @@ def beat_scheduler(settings: Settings) -> dict[str, Any]:
     }
 
 
+def on_rabbitmq(url: str) -> bool:
+    return url.startswith(("amqp", "pyamqp"))
+
+
+def redis_transport(settings: Settings) -> dict[str, Any]:
+    transport: dict[str, Any] = {
+        # Above task_time_limit and every countdown: otherwise Redis redelivers tasks that are
+        # still waiting or running, and they run twice.
+        "visibility_timeout": settings.broker_visibility_timeout,
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+        "socket_timeout": 30,
+        "socket_connect_timeout": 5,
+        "health_check_interval": 25,
+        "max_retries": 3,
+    }
+    if settings.broker_key_prefix:
+        transport["global_keyprefix"] = settings.broker_key_prefix
+    return transport
+
+
+def broker_names(settings: Settings, url: str) -> dict[str, Any]:
+    """Queues and exchanges. On RabbitMQ `broker_key_prefix` goes in front of their names (Redis
+    prefixes its keys instead), so deployments or test runs can share one virtual host; each
+    queue keeps its plain name as an alias, for routes and `worker -Q`."""
+    prefix = settings.broker_key_prefix if on_rabbitmq(url) else ""
+    exchange = Exchange(f"{prefix}calsync", type="direct")
+    queues = [Queue(f"{prefix}{name}", exchange, routing_key=name, alias=name) for name in QUEUES]
+    return {
+        "task_queues": queues,
+        "task_default_queue": "sync",
+        "task_default_exchange": exchange.name,
+        "task_default_routing_key": "sync",
+        "control_exchange": f"{prefix}celery",
+        "event_exchange": f"{prefix}celeryev",
+    }
+
+
+def broker_transport(settings: Settings, url: str) -> dict[str, Any]:
+    if url.startswith(("redis", "rediss")):
+        return redis_transport(settings)
+    if on_rabbitmq(url):
+        # Publisher confirms: a send returns once RabbitMQ holds the message, so the inbox never
+        # counts as sent a message that a dropping connection lost.
+        return {"confirm_publish": True}
+    return {}
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     url = broker_url(settings)
-    transport: dict[str, Any] = {}
-    if url.startswith(("redis", "rediss")):
-        transport = {
-            # Above task_time_limit and every countdown: otherwise Redis redelivers tasks that are
-            # still waiting or running, and they run twice.
-            "visibility_timeout": settings.broker_visibility_timeout,
-            "unacked_restore_interval": 10,
-            "unacked_restore_throttle": 1,
-            "socket_timeout": 30,
-            "socket_connect_timeout": 5,
-            "health_check_interval": 25,
-            "max_retries": 3,
-        }
-        if settings.broker_key_prefix:
-            transport["global_keyprefix"] = settings.broker_key_prefix
+    transport = broker_transport(settings, url)
     backend = settings.result_backend_url or (url if url.startswith("redis") else None)
-    exchange = Exchange("calsync", type="direct")
     return {
         "broker_url": url,
         "result_backend": backend,
@@ -86,10 +119,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "accept_content": ["json"],
         "timezone": "UTC",
         "enable_utc": True,
-        "task_queues": [Queue(name, exchange, routing_key=name) for name in QUEUES],
-        "task_default_queue": "sync",
-        "task_default_exchange": "calsync",
-        "task_default_routing_key": "sync",
+        **broker_names(settings, url),
         "task_routes": TASK_ROUTES,
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,

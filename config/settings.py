@@ -40,7 +40,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     broker_url: str | None = None
     result_backend_url: str | None = None
-    # Prefix for every broker key, so several deployments (or test runs) can share one Redis.
+    # Prefix for every broker key (Redis) or queue and exchange name (RabbitMQ), so several
+    # deployments (or test runs) can share one Redis or one virtual host.
     broker_key_prefix: str = ""
     # Redis for locks, rate-limit buckets and the beat leader lock; defaults to a Redis broker.
     redis_url: str | None = None

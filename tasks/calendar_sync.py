@@ -31,6 +31,10 @@ def sync_calendar(self: Task, calendar_id: str, trigger: str = "webhook", full: 
         return {"postponed": wait}
     context.gate.clear_queued(calendar_id)  # from now on, new notifications need a new task
     token = context.gate.acquire(calendar_id)
+    if token is None and (self.request.delivery_info or {}).get("redelivered"):
+        # Handed back because its worker died, maybe holding this very lock (RabbitMQ does so at
+        # once): no live holder may follow up, so come back once that lock has surely expired.
+        raise self.retry(countdown=context.settings.calendar_lock_seconds)
     if token is None:
         return {"coalesced": True}  # the running sync will go once more
     try:

@@ -1,5 +1,5 @@
-"""Session-wide real services (PostgreSQL, Redis), per-test settings pointing at them, and the
-guard that keeps every test process on loopback."""
+"""Session-wide real services (PostgreSQL, Redis, RabbitMQ), per-test settings pointing at them,
+and the guard that keeps every test process on loopback."""
 
 from __future__ import annotations
 
@@ -43,6 +43,14 @@ OFFLINE = {name: NOWHERE for name in (
 )}  # fmt: skip
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--broker", choices=("redis", "rabbitmq"), default=None,
+        help="run every pipeline test on this broker only (by default: Redis, and RabbitMQ as "
+             "well for the modules tests/pipeline/conftest.py lists)",
+    )  # fmt: skip
+
+
 @pytest.fixture(autouse=True)
 def _loopback_only() -> Iterator[None]:
     """Fails the test during which any test process tried to reach beyond loopback."""
@@ -67,6 +75,23 @@ def redis_server() -> Iterator[str]:
     service = services.redis_service(FORCE_PRIVATE)
     yield service.url
     service.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_server() -> Iterator[str]:
+    service = services.rabbitmq(FORCE_PRIVATE)
+    yield service.url
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_vhost(rabbitmq_server: str) -> Iterator[str]:
+    """A virtual host of our own on the server (its broker URL), deleted at the end; tests share
+    it and keep apart by the names of their queues (`broker_key_prefix`)."""
+    name = f"calsync-test-{RUN_ID}"
+    url = services.create_vhost(rabbitmq_server, name)
+    yield url
+    services.delete_vhost(rabbitmq_server, name)
 
 
 @pytest.fixture(scope="session")

@@ -47,3 +47,15 @@ def test_without_redis_beat_falls_back_to_its_schedule_file(settings: Settings) 
     conf = create_celery(amqp).conf
     assert conf.beat_scheduler != "redbeat.RedBeatScheduler"
     assert conf.beat_schedule_filename.startswith(str(settings.data_dir))
+
+
+def test_on_rabbitmq_sends_are_confirmed_and_names_carry_the_prefix(settings: Settings) -> None:
+    amqp = settings.model_copy(update={"broker_url": "amqp://guest:guest@127.0.0.1:5672//",
+                                       "broker_key_prefix": "blue:"})  # fmt: skip
+    app = create_celery(amqp)
+    assert app.conf.broker_transport_options == {"confirm_publish": True}
+    assert {queue.name for queue in app.conf.task_queues} == {f"blue:{q}" for q in QUEUES}
+    assert app.conf.control_exchange == "blue:celery"
+    app.loader.import_default_modules()
+    routed = app.amqp.router.route({}, "tasks.calendar_sync.sync_calendar")["queue"]
+    assert (routed.name, routed.exchange.name) == ("blue:sync", "blue:calsync")

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
+from celery import Celery
 from sqlalchemy import Engine, func, select
 
 from config import Settings
+from config.celery import on_rabbitmq
 from models import Provider, PushChannel, SyncRun
 from models.db import session_scope
 from providers.local.account import LocalAccount
@@ -22,6 +24,7 @@ from sync.event import CanonicalEvent
 from tasks.context import WorkerContext, build_context
 from workers.celery_app import create_celery
 
+from . import services
 from .clock import days_ahead
 
 # Tomorrow at 09:00 UTC: inside the sync window whatever day the suite runs.
@@ -105,13 +108,29 @@ def store_served() -> Iterator[tuple[StoreState, ServedApp]]:
 
 
 def broker_context(settings: Settings) -> Iterator[WorkerContext]:
-    """A worker context whose broker keys are dropped afterwards (fixture body)."""
-    create_celery(settings)
+    """A worker context whose broker keys (and on RabbitMQ, queues) are dropped afterwards
+    (fixture body)."""
+    app = create_celery(settings)
     context = build_context(settings)
     yield context
     for key in context.redis.scan_iter(f"{settings.broker_key_prefix}*"):
         context.redis.delete(key)
+    if on_rabbitmq(str(settings.broker_url)):
+        drop_queues(app)
+    app.close()
     context.http.close()
+
+
+def drop_queues(app: Celery) -> None:
+    """The test's queues and exchanges, which outlive its workers in the shared virtual host."""
+    queues = list(app.amqp.queues.values())
+    exchanges = {queue.exchange.name for queue in queues} | {app.conf.event_exchange}
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        for queue in queues:
+            channel.queue_delete(queue.name)
+        for name in exchanges:
+            channel.exchange_delete(name)
 
 
 def serve_context(settings: Settings, api: ServedApp) -> Iterator[WorkerContext]:
@@ -136,11 +155,23 @@ def watch(pair: Pair, api: ServedApp, context: WorkerContext, engine: Engine) ->
 
 
 def broker_drained(context: WorkerContext) -> bool:
-    """Nothing waiting, held back or running on the test's broker. A message sits in a queue's
-    list until a worker takes it, then in the unacked hash until its task has ended (tasks ack
-    late), and a task publishes its follow-ups and retries before that ack: so when both are
-    empty at once, no run is on its way."""
-    prefix, redis = context.settings.broker_key_prefix, context.redis
+    """Nothing waiting, held back or running on the test's broker. Tasks ack late, after they
+    published their follow-ups and retries, so when the broker holds no message of the test, no
+    run is on its way.
+
+    Redis keeps a message in a queue's list until a worker takes it, then in the unacked hash
+    until its ack. RabbitMQ counts it ready, then unacknowledged while a worker holds it
+    (reserved, waiting for its countdown, running), and publisher confirms make a follow-up
+    count before its send returns. rabbitmqctl reads both counts from the queues themselves
+    (about 0.4 s a call). Cheaper signals are not sound: a passive queue declare sees only the
+    ready messages, and asking the workers (inspect active, reserved, scheduled) takes a message
+    still on its way to a worker, or a late answer, for nothing."""
+    settings = context.settings
+    if on_rabbitmq(str(settings.broker_url)):
+        held = services.queued_messages(str(settings.broker_url))
+        return not any(count for name, count in held.items()
+                       if name.startswith(settings.broker_key_prefix))  # fmt: skip
+    prefix, redis = settings.broker_key_prefix, context.redis
     queued = any(redis.type(key) == b"list" and redis.llen(key)
                  for key in redis.scan_iter(f"{prefix}*"))  # fmt: skip
     return not queued and redis.hlen(f"{prefix}unacked") == 0

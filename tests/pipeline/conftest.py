@@ -1,4 +1,5 @@
-"""A whole pipeline on loopback: the calendar store (both sides), calsync's API, real workers."""
+"""A whole pipeline on loopback: the calendar store (both sides), calsync's API, real workers,
+on Redis or RabbitMQ as the broker."""
 
 from __future__ import annotations
 
@@ -31,6 +32,25 @@ from sandbox.server import ServedApp, serve_in_thread
 from sandbox.store import StoreState
 from tasks.context import WorkerContext
 
+# The modules that prove the delivery guarantees and the broker's part in them: `make test` runs
+# their tests that use a broker on RabbitMQ as well as on Redis (test_local_provider and the pure
+# tests of test_periodic use none, so they run once). The other pipeline tests run on Redis, or
+# all on the broker `--broker` names.
+ON_BOTH_BROKERS = {"test_delivery.py", "test_runner.py", "test_dead_letters.py",
+                   "test_coordination.py", "test_periodic.py"}  # fmt: skip
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if ("broker" in metafunc.fixturenames and not metafunc.config.getoption("--broker")
+            and metafunc.definition.path.name in ON_BOTH_BROKERS):  # fmt: skip
+        metafunc.parametrize("broker", ["redis", "rabbitmq"], indirect=True)
+
+
+@pytest.fixture
+def broker(request: pytest.FixtureRequest) -> str:
+    """The broker the test runs on: its parameter, else `--broker`, else Redis."""
+    return getattr(request, "param", None) or request.config.getoption("--broker") or "redis"
+
 
 @pytest.fixture
 def store() -> Iterator[tuple[StoreState, ServedApp]]:
@@ -38,11 +58,23 @@ def store() -> Iterator[tuple[StoreState, ServedApp]]:
 
 
 @pytest.fixture
-def pipeline_settings(settings: Settings, store: tuple[StoreState, ServedApp]) -> Settings:
+def broker_urls(broker: str, redis_server: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """On RabbitMQ, the run's virtual host carries the tasks while locks, buckets and beat's
+    leader lock stay on the test Redis (under the prefix that also names the test's queues)."""
+    if broker == "redis":
+        return {}  # the base settings' broker: the test Redis
+    return {"broker_url": request.getfixturevalue("rabbitmq_vhost"),
+            "redis_url": f"{redis_server}/0"}  # fmt: skip
+
+
+@pytest.fixture
+def pipeline_settings(settings: Settings, store: tuple[StoreState, ServedApp],
+                      broker_urls: dict[str, str]) -> Settings:  # fmt: skip
     return settings.model_copy(update={
         "wix_local_store_url": store[1].base_url,
         "broker_key_prefix": own_broker_prefix(settings),
         **QUICK_TIMINGS,
+        **broker_urls,
     })  # fmt: skip
 
 

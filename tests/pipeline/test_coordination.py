@@ -1,22 +1,18 @@
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterator
 
 import pytest
-import redis
 
+from tasks.context import WorkerContext
 from tasks.coordination import CalendarGate, LockLost
 
 
 @pytest.fixture
-def gate(redis_server: str) -> Iterator[CalendarGate]:
-    client = redis.Redis.from_url(f"{redis_server}/0")
-    prefix = f"test-{uuid.uuid4().hex[:8]}:"
-    yield CalendarGate(client, prefix=prefix, lock_seconds=5)
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
+def gate(context: WorkerContext) -> CalendarGate:
+    """The gate a worker builds from its settings: on the coordination Redis, whatever the
+    broker (its keys go with the context's)."""
+    return context.gate
 
 
 def test_one_writer_at_a_time(gate: CalendarGate) -> None:

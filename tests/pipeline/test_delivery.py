@@ -1,4 +1,4 @@
-"""At least once in, exactly once in effect: real API, real Redis, real worker processes."""
+"""At least once in, exactly once in effect: real API, real broker, real worker processes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import hmac
 import json
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -95,6 +96,21 @@ def test_a_burst_of_200_notifications_is_read_by_one_run(
     assert watched.writes(watched.wix) == 200
 
 
+def test_a_task_stays_on_the_broker_until_it_has_run(
+    pair: Pair, worker: Launch, context: WorkerContext, engine: Engine
+) -> None:
+    """What `broker_drained`, and so every "nothing more happened" here, relies on."""
+    pair.person_adds(pair.external, "Dentist")
+    assert request_sync(context.gate, pair.calendar_id, "reconcile", full=True)
+    assert not broker_drained(context)  # waiting in its queue
+    pair.store.slow_ms = 1000  # each call of the run takes a second
+    worker()
+    wait_until(lambda: sync_runs(engine, pair.calendar_id) == 1, 30, "the run to start")
+    assert not broker_drained(context)  # taken by the worker, running, not acknowledged yet
+    wait_until(lambda: broker_drained(context), 30, "the run to end")
+    assert pair.titles(pair.wix) == ["Dentist"]
+
+
 def test_a_killed_worker_resumes_and_applies_each_change_once(
     pair: Pair, worker: Launch, context: WorkerContext
 ) -> None:
@@ -115,20 +131,30 @@ def test_a_killed_worker_resumes_and_applies_each_change_once(
     assert pair.writes(pair.wix) == 100  # and no write was repeated
 
 
+# The throwaway server of each broker, started on a given port (0: any), and its URL's path.
+Start = Callable[[int], services.Service]
+PRIVATE_BROKERS: dict[str, tuple[Start, str]] = {
+    "redis": (services.start_private_redis, "/0"),
+    "rabbitmq": (services.start_private_rabbitmq, "//"),
+}
+PrivateBroker = tuple[Settings, list[services.Service], Start]
+
+
 @pytest.fixture
-def private_broker(pipeline_settings: Settings) -> Iterator[tuple[Settings, list[object]]]:
-    service = services.start_private_redis()
-    running: list[object] = [service]
-    settings = pipeline_settings.model_copy(update={"broker_url": f"{service.url}/0"})
-    yield settings, running
+def private_broker(pipeline_settings: Settings, broker: str) -> Iterator[PrivateBroker]:
+    """A broker server of the test's own, of the kind in play, and how to start it again."""
+    start, path = PRIVATE_BROKERS[broker]
+    running = [start(0)]
+    settings = pipeline_settings.model_copy(update={"broker_url": f"{running[0].url}{path}"})
+    yield settings, running, start
     for each in running:
-        each.stop()  # type: ignore[attr-defined]
+        each.stop()
 
 
 def test_broker_down_the_webhook_is_kept_and_applied_later(
-    pair: Pair, worker: Launch, engine: Engine, private_broker: tuple[Settings, list[object]]
+    pair: Pair, worker: Launch, engine: Engine, private_broker: PrivateBroker
 ) -> None:
-    settings, running = private_broker
+    settings, running, start = private_broker
     create_celery(settings)
     context = build_context(settings)
     app = create_app(settings)
@@ -136,13 +162,13 @@ def test_broker_down_the_webhook_is_kept_and_applied_later(
     with serve_in_thread(app) as api:
         watch(pair, api, context, engine)
         worker(settings)
-        port = int(str(settings.broker_url).rsplit(":", 1)[1].split("/")[0])
-        running.pop().stop()  # type: ignore[attr-defined]  # the broker goes down
+        port = urlsplit(running[0].url).port or 0
+        running.pop().stop()  # the broker goes down
         pair.person_adds(pair.external, "During the outage")
         pair.store.pusher.wait_idle()
         assert pair.store.pusher.delivered[-1][2] == 200  # acknowledged: it is recorded
         assert inbox(engine, InboxStatus.RECEIVED) == 1
-        running.append(services.start_private_redis(port))  # the broker is back
+        running.append(start(port))  # the broker is back
         sweep(context, now=utcnow() + timedelta(minutes=5))
         wait_until(lambda: pair.titles(pair.wix) == ["During the outage"], 90, "applied")
 
