@@ -14,6 +14,7 @@ Needs the PostgreSQL and Redis on 127.0.0.1 (or --database-url / --redis-url).
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import signal
 import statistics
@@ -59,13 +60,19 @@ class Bench:
 
 
 def create_database(server_url: str) -> str:
+    """A database of the benchmark's own, dropped when the benchmark ends."""
     name = f"calsync_bench_{uuid.uuid4().hex[:8]}"
+    _admin(server_url, f'CREATE DATABASE "{name}"')
+    atexit.register(_admin, server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _admin(server_url: str, statement: str) -> None:
     connection = psycopg2.connect(server_url)
     connection.autocommit = True
     with connection.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
+        cursor.execute(statement)
     connection.close()
-    return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 def settings_for(database_url: str, redis_url: str, store_url: str) -> Settings:

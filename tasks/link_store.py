@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from models import Link as LinkRow
@@ -100,7 +100,9 @@ class DatabaseLinkStore:
     def related(self, wix: SideSnapshot, external: SideSnapshot) -> list[Link]:
         """The links an incremental run must plan with (`sync.relevance.related`), read by
         the keys the rows keep: two queries, however many links the calendar has."""
-        mine = LinkRow.calendar_id == self.calendar_id
+        # The connection too, so the lookup by Wix id can use the (connection, wix id) index.
+        mine = and_(LinkRow.connection_id == self.connection_id,
+                    LinkRow.calendar_id == self.calendar_id)  # fmt: skip
         wix_ids, external_ids = listed_ids(wix), listed_ids(external)
         with self.session_factory() as db:
             first = [to_link(row) for row in db.scalars(select(LinkRow).where(mine, or_(

@@ -123,7 +123,11 @@ def plan_run(links: DatabaseLinkStore, wix: SideSnapshot, external: SideSnapshot
     changes concern (`sync.relevance`): an incremental run reads what it changes."""
     if wix.complete or external.complete:
         return plan(wix, external, links.all(refresh_keys=True), policy)
-    return plan(wix, external, links.related(wix, external), policy, linked=links.linked())
+    # The mass-deletion guard weighs deletions against every link of the calendar: counted
+    # only when a side reports one, since counting grows with the calendar.
+    deletes = any(item.deleted for side in (wix, external) for item in side.items)
+    linked = links.linked() if deletes else None
+    return plan(wix, external, links.related(wix, external), policy, linked=linked)
 
 
 def _active(db: Session, connection: Connection) -> bool:

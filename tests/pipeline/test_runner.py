@@ -100,3 +100,21 @@ def test_a_calendar_whose_id_is_not_learnt_yet_is_not_run(
         connection = db.get(Connection, pair.connection_id)
         assert connection is not None and connection.status is ConnectionStatus.CONNECTED
         assert db.scalars(select(SyncRun)).first() is None
+
+
+def test_an_incremental_run_weighs_deletions_against_every_link(
+    pair: Pair, context: WorkerContext
+) -> None:
+    made = [pair.person_adds(pair.external, f"Dentist {n}", hour=n) for n in range(12)]
+    run_calendar(context, pair.calendar_id, "reconcile", full=True)
+    run_calendar(context, pair.calendar_id, "poll")  # reads the echoes of its own writes
+    assert len(pair.titles(pair.wix)) == 12
+    for event_id in made[:8]:  # two thirds of the calendar gone at once: more likely broken
+        httpx.delete(f"{pair.store_url}/_store/calendars/{pair.external}/events/{event_id}"
+                     ).raise_for_status()  # fmt: skip
+    outcome = run_calendar(context, pair.calendar_id, "poll")  # plans with 8 links of 12
+    assert outcome.applied == 0 and outcome.failed == 0
+    assert len(pair.titles(pair.wix)) == 12  # the guard held: the blocks stay
+    with session_scope(context.engine) as db:
+        run = db.get(SyncRun, outcome.run_id)
+        assert run is not None and run.error is not None and "8 of 12" in run.error
