@@ -55,10 +55,14 @@ def record_live(
     done when it reports a version calsync wrote itself. The new row's id and status; None for
     a duplicate or a channel that is not live."""
     now = utcnow()
+    # Scoped by connection and calendar, so each id is looked up by its unique index rather
+    # than by filtering the calendar's links.
     echo = (
-        exists(select(Link.id).where(Link.calendar_id == PushChannel.calendar_id, or_(
-            and_(Link.external_event_id == event_id, Link.external_version == version),
-            and_(Link.wix_event_id == event_id, Link.wix_version == version))))
+        exists(select(Link.id).where(
+            Link.connection_id == ExternalCalendar.connection_id,
+            Link.calendar_id == PushChannel.calendar_id, or_(
+                and_(Link.external_event_id == event_id, Link.external_version == version),
+                and_(Link.wix_event_id == event_id, Link.wix_version == version))))
         if event_id and version else false()
     )  # fmt: skip
     status = case((echo, InboxStatus.DONE.value), else_=InboxStatus.ENQUEUED.value)
