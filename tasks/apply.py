@@ -1,8 +1,9 @@
 """Carry out a plan: each action with an idempotent write, its link saved right after.
 
 This follows the contract in `sync.actions`. The link store is where links live between runs
-(the database in a worker, a dict in the property tests); saving after every write is what
-lets a run that dies midway resume without repeating a finished write.
+(the database in a worker, a dict in the property tests); saving each wave's links as soon as
+its writes are back is what lets a run that dies midway resume without repeating a finished
+write.
 
 How failures end an action or the run:
 - Throttling (`RateLimited`) and a permanent refusal of the account (revoked token, forbidden,
@@ -52,13 +53,16 @@ from sync.side import Side
 from sync.snapshot import RemoteEvent, SideSnapshot
 from tasks.waves import waves, write_concurrency
 
+# What a wave of writes leaves behind: each link as saved now, or None where it is forgotten.
+Settled = Mapping[str, Link | None]
+
 
 class LinkStore(Protocol):
     def get(self, link_id: str) -> Link | None: ...
 
-    def save(self, link: Link) -> None: ...
-
-    def forget(self, link_id: str) -> None: ...
+    def save_all(self, settled: Settled) -> None:
+        """Save (or forget) the links of one wave in one unit of work."""
+        ...
 
 
 class DictLinkStore:
@@ -70,11 +74,12 @@ class DictLinkStore:
     def get(self, link_id: str) -> Link | None:
         return self.links.get(link_id)
 
-    def save(self, link: Link) -> None:
-        self.links[link.link_id] = link
-
-    def forget(self, link_id: str) -> None:
-        self.links.pop(link_id, None)
+    def save_all(self, settled: Settled) -> None:
+        for link_id, link in settled.items():
+            if link is None:
+                self.links.pop(link_id, None)
+            else:
+                self.links[link_id] = link
 
 
 @dataclass
@@ -103,26 +108,41 @@ def apply_plan(
     on_failure: Callable[[Action, ProviderError], None] = lambda *_: None,
 ) -> Applied:
     """Apply the actions in order (waves of independent writes at once, where the provider
-    allows; see `tasks.waves`). `skip` leaves out parked changes; a crash propagates."""
+    allows; see `tasks.waves`), saving the links each wave leaves behind as soon as the wave
+    is back. `skip` leaves out parked changes; a crash propagates, once the links of what
+    its wave did are saved."""
     applied = Applied()
     touched: dict[str, Link] = {}
     todo = [action for action in result.actions if not skip(action)]
     with ThreadPoolExecutor(max_workers=_widest(providers)) as pool:
         for wave in waves(todo, providers):
-            for action, outcome in zip(wave, _send(pool, wave, providers, links), strict=True):
-                if isinstance(outcome, ProviderError):
-                    applied.failed.append((action, outcome))
-                    on_failure(action, outcome)
-                    if not _fails_one_action(outcome) and applied.stopped_by is None:
-                        applied.stopped_by = outcome
-                elif isinstance(outcome, BaseException):
-                    raise outcome
-                else:
-                    _settle(action, outcome, links, touched)
-                    applied.done.append(action)
+            settled: dict[str, Link | None] = {}
+            try:
+                for action, outcome in zip(wave, _send(pool, wave, providers, links),
+                                           strict=True):  # fmt: skip
+                    _take(action, outcome, applied, on_failure, touched, settled)
+            finally:
+                if settled:
+                    links.save_all(settled)
             if applied.stopped_by is not None:
                 break
     return applied
+
+
+def _take(action: Action, outcome: Outcome, applied: Applied,
+          on_failure: Callable[[Action, ProviderError], None], touched: dict[str, Link],
+          settled: dict[str, Link | None]) -> None:  # fmt: skip
+    """Account for one action's outcome; a crash is raised."""
+    if isinstance(outcome, ProviderError):
+        applied.failed.append((action, outcome))
+        on_failure(action, outcome)
+        if not _fails_one_action(outcome) and applied.stopped_by is None:
+            applied.stopped_by = outcome
+    elif isinstance(outcome, BaseException):
+        raise outcome
+    else:
+        _settle(action, outcome, touched, settled)
+        applied.done.append(action)
 
 
 Outcome = RemoteEvent | None | BaseException
@@ -217,19 +237,17 @@ def _write(
     return _as_written(write, made, provider)
 
 
-def _settle(
-    action: Action, remote: RemoteEvent | None, links: LinkStore, touched: dict[str, Link]
-) -> None:
-    """Save the link the action leaves behind (`RemoveOrphan` touches none)."""
+def _settle(action: Action, remote: RemoteEvent | None, touched: dict[str, Link],
+            settled: dict[str, Link | None]) -> None:  # fmt: skip
+    """The link the action leaves behind, to be saved (`RemoveOrphan` touches none)."""
     if isinstance(action, RemoveOrphan):
         return
-    settled = action.settle(touched.get(action.link_id, action.link), remote)
-    if settled is None:
-        links.forget(action.link_id)
+    link = action.settle(touched.get(action.link_id, action.link), remote)
+    settled[action.link_id] = link
+    if link is None:
         touched.pop(action.link_id, None)
     else:
-        links.save(settled)
-        touched[action.link_id] = settled
+        touched[action.link_id] = link
 
 
 def _as_written(write: NewEvent, made: RemoteEvent, provider: CalendarProvider) -> RemoteEvent:

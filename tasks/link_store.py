@@ -1,12 +1,13 @@
-"""Links in the database: `sync.Link` values in, `models.Link` rows out, one commit per save.
+"""Links in the database: `sync.Link` values in, `models.Link` rows out, one commit per wave.
 
-Committing each save on its own is the point: a worker killed after a write keeps the record
-of it, so the next run sees the write as an echo instead of making it again.
+Committing a wave's links as soon as its writes are back is the point: a worker killed after
+a write keeps the record of it, so the next run sees the write as an echo instead of making
+it again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -133,21 +134,22 @@ class DatabaseLinkStore:
             row = db.get(LinkRow, link_id)
             return None if row is None else to_link(row)
 
-    def save(self, link: Link) -> None:
+    def save_all(self, settled: Mapping[str, Link | None]) -> None:
+        """One transaction for a wave's links: rows filled in, added, or deleted (None)."""
         with self.session_factory() as db, db.begin():
-            row = db.get(LinkRow, link.link_id)
-            if row is None:
-                row = LinkRow(
-                    id=link.link_id, connection_id=self.connection_id, calendar_id=self.calendar_id
-                )
-                db.add(row)
-            fill_row(row, link)
-
-    def forget(self, link_id: str) -> None:
-        with self.session_factory() as db, db.begin():
-            row = db.get(LinkRow, link_id)
-            if row is not None:
-                db.delete(row)
+            rows = {row.id: row for row in db.scalars(
+                select(LinkRow).where(LinkRow.id.in_(list(settled))))}  # fmt: skip
+            for link_id, link in settled.items():
+                row = rows.get(link_id)
+                if link is None:
+                    if row is not None:
+                        db.delete(row)
+                    continue
+                if row is None:
+                    row = LinkRow(id=link_id, connection_id=self.connection_id,
+                                  calendar_id=self.calendar_id)  # fmt: skip
+                    db.add(row)
+                fill_row(row, link)
 
 
 def _on(side: Side, keys: frozenset[tuple[Side, str]]) -> set[str]:
@@ -164,10 +166,6 @@ class BeatingLinkStore:
     def get(self, link_id: str) -> Link | None:
         return self.inner.get(link_id)
 
-    def save(self, link: Link) -> None:
-        self.inner.save(link)
-        self.heartbeat()
-
-    def forget(self, link_id: str) -> None:
-        self.inner.forget(link_id)
+    def save_all(self, settled: Mapping[str, Link | None]) -> None:
+        self.inner.save_all(settled)
         self.heartbeat()

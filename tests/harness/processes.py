@@ -82,11 +82,15 @@ def workers(default: Settings, folder: Path) -> Iterator[Launch]:
         stop(process)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str, step: float = 0.1) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float, what: str | Callable[[], str],
+               step: float = 0.1) -> None:  # fmt: skip
+    """Until `condition` holds; `what` names it (a callable may describe the state it timed
+    out in)."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            said = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout}s waiting for {said}")
         time.sleep(step)
 
 

@@ -65,7 +65,7 @@ def test_the_database_picks_what_the_planner_needs(
     store = DatabaseLinkStore(context.sessions, pair.connection_id, pair.calendar_id)
     every = links()
     for link in every:
-        store.save(link)
+        store.save_all({link.link_id: link})
     cases = [
         # nothing listed: only the unsettled
         (snapshot(Side.WIX), snapshot(Side.EXTERNAL)),
@@ -98,7 +98,7 @@ def test_rows_from_before_the_keys_count_as_unsettled_until_a_full_run_reads_the
 ) -> None:
     store = DatabaseLinkStore(context.sessions, pair.connection_id, pair.calendar_id)
     for link in links():
-        store.save(link)
+        store.save_all({link.link_id: link})
     with engine.begin() as db:  # as the migration leaves them
         db.execute(update(LinkRow).values(unsettled=True, wix_series_id=None,
                                           external_series_id=None))
