@@ -202,6 +202,8 @@ async def write_batch(request: Request, state: StoreState) -> Response:
     writes = (await request.json())["writes"]
     if len(writes) > BATCH_LIMIT:
         return _error(400, "batch_too_large", f"at most {BATCH_LIMIT} writes per batch")
+    if state.slow_ms and len(writes) > 1:  # a slow server is slow per write, batched or not
+        await asyncio.sleep(state.slow_ms * (len(writes) - 1) / 1000)
     name = request.path_params["cal"]
     with state.lock:
         calendar = state.calendar(name)

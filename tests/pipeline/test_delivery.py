@@ -114,21 +114,21 @@ def test_a_task_stays_on_the_broker_until_it_has_run(
 def test_a_killed_worker_resumes_and_applies_each_change_once(
     pair: Pair, worker: Launch, context: WorkerContext
 ) -> None:
-    for n in range(100):
+    for n in range(150):  # three batches of writes
         pair.person_adds(pair.external, f"Busy {n}", hour=n)
-    pair.store.slow_ms = 40  # every call takes a while, so the kill lands mid-run
+    pair.store.slow_ms = 40  # every write takes a while, so the kill lands mid-run
     first = worker()
     assert request_sync(context.gate, pair.calendar_id, "reconcile", full=True)
     wait_until(lambda: len(pair.events(pair.wix)) >= 20, 60, "the run to be under way")
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
-    assert len(pair.events(pair.wix)) < 100
+    assert len(pair.events(pair.wix)) < 150
     pair.store.slow_ms = 0
     worker()
-    wait_until(lambda: len(pair.events(pair.wix)) == 100, 120, "all 100 blocks", step=0.5)
+    wait_until(lambda: len(pair.events(pair.wix)) == 150, 120, "all 150 blocks", step=0.5)
     markers = [str(block["marker"]) for block in pair.events(pair.wix)]
-    assert len(set(markers)) == 100  # one block per external event, none twice
-    assert pair.writes(pair.wix) == 100  # and no write was repeated
+    assert len(set(markers)) == 150  # one block per external event, none twice
+    assert pair.writes(pair.wix) == 150  # and no write was repeated
 
 
 # The throwaway server of each broker, started on a given port (0: any), and its URL's path.
