@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from models import (
@@ -79,8 +80,8 @@ def run_calendar(
         run = SyncRun(connection_id=connection.id, calendar_id=calendar.id, trigger=trigger,
                       kind="full" if full else "incremental")  # fmt: skip
         db.add(run)
-        if connection.status is not ConnectionStatus.SYNC_IN_PROGRESS:
-            connection.status = ConnectionStatus.SYNC_IN_PROGRESS
+        _advance(db, connection.id, (ConnectionStatus.CONNECTED, ConnectionStatus.SYNCED),
+                 ConnectionStatus.SYNC_IN_PROGRESS)  # fmt: skip
         db.flush()
         run_id = run.id
         db.expunge_all()
@@ -190,9 +191,19 @@ def _finish(
             oldest = complete(db, calendar.id, started)
             if oldest is not None:
                 run.lag_ms = int((run.finished_at - oldest).total_seconds() * 1000)
-            if connection.status is ConnectionStatus.SYNC_IN_PROGRESS:
-                connection.status = ConnectionStatus.SYNCED
+            _advance(db, connection.id, (ConnectionStatus.SYNC_IN_PROGRESS,),
+                     ConnectionStatus.SYNCED)  # fmt: skip
             connection.last_synced_at = run.finished_at
+
+
+def _advance(db: Session, connection_id: str, allowed: tuple[ConnectionStatus, ...],
+             to: ConnectionStatus) -> None:  # fmt: skip
+    """Move the connection to `to` only from the states `allowed`, in one statement: a
+    disconnect or an error that the API or another task committed meanwhile stands (a
+    read-then-write would overwrite it, and the disconnect's clean-up would then be skipped)."""
+    db.execute(update(Connection).where(Connection.id == connection_id,
+                                        Connection.status.in_(allowed)).values(status=to),
+               execution_options={"synchronize_session": False})  # fmt: skip
 
 
 def _record_result(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from harness.pipeline import Pair
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from models import (
     PRIMARY_PLACEHOLDER,
@@ -15,6 +17,7 @@ from models import (
     SyncRun,
 )
 from models.db import session_scope
+from tasks import runner
 from tasks.context import WorkerContext
 from tasks.runner import run_calendar
 
@@ -118,3 +121,24 @@ def test_an_incremental_run_weighs_deletions_against_every_link(
     with session_scope(context.engine) as db:
         run = db.get(SyncRun, outcome.run_id)
         assert run is not None and run.error is not None and "8 of 12" in run.error
+
+
+def test_a_disconnect_committed_during_a_run_stands(
+    pair: Pair, context: WorkerContext, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pair.person_adds(pair.external, "Dentist")
+    checked = runner._active
+
+    def then_disconnected(db: Session, connection: Connection) -> bool:
+        active = checked(db, connection)  # the run decided to go on; now the API commits
+        with session_scope(engine) as other:
+            row = other.get(Connection, connection.id)
+            assert row is not None
+            row.status = ConnectionStatus.DISCONNECTED
+        return active
+
+    monkeypatch.setattr(runner, "_active", then_disconnected)
+    run_calendar(context, pair.calendar_id, "reconcile", full=True)
+    with session_scope(engine) as db:
+        connection = db.get(Connection, pair.connection_id)
+        assert connection is not None and connection.status is ConnectionStatus.DISCONNECTED
