@@ -173,8 +173,10 @@ def _finish(
     with context.sessions() as db, db.begin():
         run = db.get(SyncRun, run_id)
         assert run is not None
+        # The connection's row before the calendar's, the order the API locks them in (a
+        # sync-config change): the other order deadlocks with it.
+        connection = db.get(Connection, run.connection_id, with_for_update=True)
         calendar = db.get(ExternalCalendar, run.calendar_id)
-        connection = db.get(Connection, run.connection_id)
         assert calendar is not None and connection is not None
         run.finished_at = utcnow()
         run.duration_ms = int((time.monotonic() - clock) * 1000)
