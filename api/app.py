@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -9,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api import errors, external_calendars, health, metrics, v1, webhooks
 from api.oauth import callback as oauth_callback
+from api.webhooks.direct import DirectWebhooks
 from config import Settings, get_settings
 from models.db import engine_for
 
@@ -27,11 +31,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Two-way sync between Wix Bookings and external calendars",
         description=DESCRIPTION,
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine_for(settings.resolved_database_url())
     app.state.metrics = metrics.Metrics(app.state.engine)
-    app.middleware("http")(app.state.metrics.middleware)
+    app.add_middleware(DirectWebhooks, state=app.state)  # inside the metrics and NUL checks
+    app.add_middleware(metrics.RequestMetrics, metrics=app.state.metrics)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
@@ -41,6 +47,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(oauth_callback.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    if (open_intake := getattr(app.state, "intake", None)) is not None:
+        await asyncio.to_thread(open_intake.close)  # what was acknowledged is recorded first
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

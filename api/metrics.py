@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
@@ -11,6 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models import Conflict, ConflictStatus, Connection, InboxItem
 
@@ -66,17 +67,33 @@ class Metrics:
         )
         self.registry.register(DatabaseCollector(engine))
 
-    async def middleware(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        # The route template, not the raw path, keeps label cardinality bounded.
-        name = getattr(route, "path", "unmatched")
-        self.requests.labels(request.method, name, str(response.status_code)).inc()
-        self.latency.labels(request.method, name).observe(time.perf_counter() - started)
-        return response
+
+class RequestMetrics:
+    """Counts and times every HTTP request by its route template. Plain ASGI rather than
+    Starlette's `BaseHTTPMiddleware`, which costs a task group and a stream per request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), [500]
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            # The route template, not the raw path, keeps label cardinality bounded.
+            name = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], name, str(status[0])).inc()
+            self.metrics.latency.labels(scope["method"], name).observe(
+                time.perf_counter() - started)  # fmt: skip
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -73,9 +73,11 @@ class Settings(BaseSettings):
     # killed worker's calendar is free again soon.
     calendar_lock_seconds: int = Field(60, ge=5)
     # A sync waits until notifications pause this long (bursts, echoes of our own writes), so
-    # one run reads them all; but it never holds a change back longer than the max wait.
+    # one run reads them all; but it never holds a change back longer than the max wait. A run
+    # costs what it changes, so on a calendar that never pauses a short max wait buys low lag
+    # for a few more runs.
     notification_debounce_seconds: float = Field(0.1, ge=0, le=30)
-    notification_max_wait_seconds: float = Field(1.0, ge=0, le=300)
+    notification_max_wait_seconds: float = Field(0.3, ge=0, le=300)
     # A change failing this many runs in a row is parked as a dead letter.
     dead_letter_after: int = Field(5, ge=1)
     # Requests per second allowed per provider account (a token bucket shared by all workers).

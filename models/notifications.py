@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, case, exists, false, func, literal, or_, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    FromClause,
+    Integer,
+    Text,
+    and_,
+    bindparam,
+    case,
+    column,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from models.calendar import PRIMARY_PLACEHOLDER, ExternalCalendar
@@ -15,6 +36,12 @@ from models.enums import ChannelStatus, InboxStatus
 from models.inbox import InboxItem
 from models.link import Link
 from models.types import utcnow
+
+
+class Recorded(NamedTuple):
+    item: int
+    status: InboxStatus
+    calendar_id: str
 
 
 def record(
@@ -46,52 +73,91 @@ def record(
     return db.scalar(statement)
 
 
-def record_live(
-    db: Connection, provider: str, key: str, channel_id: str, payload: dict[str, Any],
-    event_id: str | None = None, version: str | None = None,
-) -> tuple[int, InboxStatus] | None:
-    """One statement: record the notice under its key if its channel still asks for work
-    (active, not run out, its calendar's id known), as handed to the broker already, or as
-    done when it reports a version calsync wrote itself. The new row's id and status; None for
-    a duplicate or a channel that is not live."""
-    now = utcnow()
+@dataclass(frozen=True)
+class Arrival:
+    """A genuine push notice to record: its key, the channel it came on, and the event and
+    version it reports when the system says (so calsync's own echo is recorded as done)."""
+
+    provider: str
+    key: str
+    channel_id: str
+    payload: dict[str, Any]
+    event_id: str | None = None
+    version: str | None = None
+
+
+def record_live(db: Connection, arrivals: Sequence[Arrival]) -> dict[tuple[str, str], Recorded]:
+    """One statement for all: record each arrival under its key if its channel still asks for
+    work (active, not run out, its calendar's id known), as handed to the broker already, or
+    as done when it reports a version calsync wrote itself. Answers the new rows by (provider,
+    key); an arrival missing from the answer is a duplicate or of a channel that is not live."""
+    if not arrivals:
+        return {}
+    rows = [{"provider": a.provider, "key": a.key, "channel_id": a.channel_id,
+             "payload": a.payload, "event_id": a.event_id, "version": a.version, "n": n}
+            for n, a in enumerate(arrivals)]  # fmt: skip
+    found = db.execute(_recording(db.dialect.name), {"arrivals": rows, "now": utcnow()})
+    return {(row[0], row[1]): Recorded(int(row[2]), InboxStatus(row[3]), str(row[4]))
+            for row in found}  # fmt: skip
+
+
+@cache
+def _recording(dialect: str) -> Any:
+    """`record_live`'s statement, built once: its shape does not depend on how many arrive,
+    because they come as one JSON array (`arrivals`) that the database unpacks into rows."""
+    source, field = _arrivals(dialect == "postgresql")
+    now = bindparam("now", type_=InboxItem.received_at.type)
     # Scoped by connection and calendar, so each id is looked up by its unique index rather
-    # than by filtering the calendar's links.
-    echo = (
-        exists(select(Link.id).where(
-            Link.connection_id == ExternalCalendar.connection_id,
-            Link.calendar_id == PushChannel.calendar_id, or_(
-                and_(Link.external_event_id == event_id, Link.external_version == version),
-                and_(Link.wix_event_id == event_id, Link.wix_version == version))))
-        if event_id and version else false()
-    )  # fmt: skip
+    # than by filtering the calendar's links. A notice without event and version is no echo.
+    echo = exists(select(Link.id).where(
+        Link.connection_id == ExternalCalendar.connection_id,
+        Link.calendar_id == PushChannel.calendar_id, or_(
+            and_(Link.external_event_id == field["event_id"],
+                 Link.external_version == field["version"]),
+            and_(Link.wix_event_id == field["event_id"],
+                 Link.wix_version == field["version"]))))  # fmt: skip
     status = case((echo, InboxStatus.DONE.value), else_=InboxStatus.ENQUEUED.value)
-    source = (
-        select(literal(provider), literal(key), PushChannel.calendar_id,
-               literal(payload, InboxItem.payload.type), literal(0),
-               literal(now, InboxItem.received_at.type), status,
-               literal(now, InboxItem.enqueued_at.type))
+    chosen = (
+        select(field["provider"], field["key"], PushChannel.calendar_id, field["payload"],
+               literal(0), now, status, now)
+        .select_from(source)
+        .join(PushChannel, PushChannel.channel_id == field["channel_id"])
         .join(ExternalCalendar, ExternalCalendar.id == PushChannel.calendar_id)
-        .where(PushChannel.channel_id == channel_id,
-               PushChannel.status == ChannelStatus.ACTIVE, PushChannel.expires_at > now,
+        .where(PushChannel.status == ChannelStatus.ACTIVE, PushChannel.expires_at > now,
                ExternalCalendar.remote_id != PRIMARY_PLACEHOLDER)
+        .order_by(field["n"])  # rows are numbered in the order the notices came
     )  # fmt: skip
-    dialect = postgresql if db.dialect.name == "postgresql" else sqlite
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert
     columns = ["provider", "idempotency_key", "calendar_id", "payload", "attempts",
                "received_at", "status", "enqueued_at"]  # fmt: skip
-    statement = (
-        dialect.insert(InboxItem).from_select(columns, source)
+    return (
+        insert(InboxItem).from_select(columns, chosen)
         .on_conflict_do_nothing(index_elements=["provider", "idempotency_key"])
-        .returning(InboxItem.id, InboxItem.status)
+        .returning(InboxItem.provider, InboxItem.idempotency_key, InboxItem.id,
+                   InboxItem.status, InboxItem.calendar_id)
     )  # fmt: skip
-    row = db.execute(statement).first()
-    return None if row is None else (int(row[0]), InboxStatus(row[1]))
 
 
-def is_recorded(db: Connection | Session, provider: str, key: str) -> bool:
-    query = select(InboxItem.id).where(InboxItem.provider == provider,
-                                       InboxItem.idempotency_key == key)  # fmt: skip
-    return db.execute(query).first() is not None
+def _arrivals(postgres: bool) -> tuple[FromClause, dict[str, ColumnElement[Any]]]:
+    """The bound JSON array as rows, and each field as a column."""
+    names = ("provider", "key", "channel_id", "payload", "event_id", "version", "n")
+    if postgres:
+        types = (Text, Text, Text, JSONB, Text, Text, Integer)
+        rows = (func.jsonb_to_recordset(bindparam("arrivals", type_=JSONB))
+                .table_valued(*(column(n, t) for n, t in zip(names, types, strict=True)))
+                .render_derived(name="arrivals", with_types=True))  # fmt: skip
+        return rows, {n: rows.c[n] for n in names}
+    each = func.json_each(bindparam("arrivals", type_=JSON)).table_valued("value")
+    each = each.alias("arrivals")
+    return each, {n: func.json_extract(each.c.value, f"$.{n}") for n in names}
+
+
+def recorded_keys(db: Connection, provider: str, keys: Sequence[str]) -> set[str]:
+    """Which of the keys the inbox holds already."""
+    query = select(InboxItem.idempotency_key).where(
+        InboxItem.provider == provider, InboxItem.idempotency_key.in_(keys)
+    )
+    return set(db.scalars(query))
 
 
 def mark_received(db: Session, item_ids: list[int]) -> None:

@@ -67,15 +67,16 @@ def request_sync(gate: CalendarGate, calendar_id: str, trigger: str, full: bool 
 
 
 def request_syncs(gate: CalendarGate, calendar_ids: Sequence[str], trigger: str,
-                  full: bool = False) -> list[str]:  # fmt: skip
-    """`request_sync` for many calendars (beat's ticks): one Redis round trip for the marks and
-    one broker connection for the messages. Answers the calendars now queued."""
+                  full: bool = False, delay: float = 0.0) -> list[str]:  # fmt: skip
+    """`request_sync` for many calendars (beat's ticks, a webhook's gathered notices): one
+    Redis round trip for the marks and one broker connection for the messages. Answers the
+    calendars now queued."""
     try:
         wanted = list(calendar_ids) if full else gate.mark_all_queued(calendar_ids)
     except redis.RedisError:
         log.warning("redis unreachable", extra={"calendars": len(calendar_ids)})
         return []
-    sent = publish_all(SYNC_CALENDAR, [[c, trigger, full] for c in wanted])
+    sent = publish_all(SYNC_CALENDAR, [[c, trigger, full] for c in wanted], delay)
     for calendar_id in wanted[sent:]:
         with contextlib.suppress(redis.RedisError):
             gate.clear_queued(calendar_id)
@@ -83,13 +84,15 @@ def request_syncs(gate: CalendarGate, calendar_ids: Sequence[str], trigger: str,
     return [c for c in calendar_ids if c in skipped] + wanted[:sent]
 
 
-def publish_all(task: str, many_args: Sequence[Sequence[Any]]) -> int:
-    """Send the task once per argument list over one producer; how many went out."""
+def publish_all(task: str, many_args: Sequence[Sequence[Any]], delay: float = 0.0) -> int:
+    """Send the task once per argument list over one producer, each held back `delay`
+    seconds; how many went out."""
     sent = 0
     try:
         with current_app.producer_or_acquire() as producer:
             for args in many_args:
-                current_app.send_task(task, args=list(args), producer=producer, retry=False)
+                current_app.send_task(task, args=list(args), producer=producer, retry=False,
+                                      countdown=delay or None)  # fmt: skip
                 sent += 1
     except (OperationalError, redis.RedisError):
         log.warning("broker unreachable", extra={"task": task, "unsent": len(many_args) - sent})

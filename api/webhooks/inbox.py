@@ -1,4 +1,5 @@
-"""What every webhook receiver does after verifying: record, commit, then hand to the broker.
+"""What the Wix receiver does after verifying: record, commit, then hand to the broker (the
+receiver of the calendar systems does the same for many requests at once: `intake`).
 
 The HTTP answer goes out only after the commit, so an acknowledged notification is never lost;
 a duplicate (same idempotency key) is acknowledged and dropped. Rows are recorded as handed to

@@ -5,33 +5,33 @@ The system's `PushReceiver` (`providers.registry`) reads the delivery into notic
 answers in its own way; what happens between is the same for every system: each notice's
 channel is found (any status, so the genuine notices of a stopped channel are told apart from
 forged ones; its facts are read once per process), its proof checked against the channel's
-secret in constant time, and a genuine notice recorded in the inbox under its key by one
-statement that also checks the channel still asks for work; then one debounced sync per
-calendar (or, for a channel the system says needs mending, a task that mends it). A notice
-reporting the version calsync itself wrote is recorded as done, with no sync.
+secret in constant time, and the genuine notices recorded in the inbox under their keys,
+together with those of every request arriving meanwhile (`api.webhooks.intake`), by a statement
+that also checks each channel still asks for work; then one debounced sync per calendar (or,
+for a channel the system says needs mending, a task that mends it). A notice reporting the
+version calsync itself wrote is recorded as done, with no sync.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError, ErrorBody
-from api.webhooks.inbox import enqueue_recorded
-from models import InboxStatus, PushChannel
+from api.webhooks.intake import Entry, Fate, intake
+from models import PushChannel
 from models.db import session_scope
-from models.notifications import is_recorded, mark_received, record_live
+from models.notifications import Arrival
 from providers import registry
 from providers.push import (
-    ChannelEvent,
     Delivery,
     MalformedDelivery,
     Notice,
@@ -39,7 +39,6 @@ from providers.push import (
     Reply,
     Tally,
 )
-from tasks.enqueue import request_channel_mend
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["webhooks"])
@@ -66,16 +65,30 @@ async def notification_at(system: str, path: str, request: Request) -> Response:
 
 
 async def _receive(system: str, path: str, request: Request) -> Response:
-    receiver = _receiver(request.app.state.settings, system)
-    delivery = Delivery(
-        {k.lower(): v for k, v in request.headers.items()}, dict(request.query_params),
-        b"", path,
-    )  # fmt: skip
-    early = receiver.handshake(delivery)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    return await deliver(request.app.state, system, path, headers, dict(request.query_params),
+                         request.body)  # fmt: skip
+
+
+async def deliver(
+    state: Any, system: str, path: str, headers: dict[str, str], query: dict[str, str],
+    body: Callable[[], Awaitable[bytes]],
+) -> Response:  # fmt: skip
+    """The answer to one delivery: the system's handshake, or its notices received. Served
+    by the routes above and, ahead of FastAPI, by `api.webhooks.direct`."""
+    receiver = _receiver(state.settings, system)
+    early = receiver.handshake(Delivery(headers, query, b"", path))
     if early is None:
-        delivery = Delivery(delivery.headers, delivery.query, await request.body(), path)
-        early = await run_in_threadpool(receive, request.app.state, system, receiver, delivery)
+        early = await receive(state, system, receiver, Delivery(headers, query, await body(), path))
     return _response(early)
+
+
+def pushes(settings: Any, system: str) -> bool:
+    """Whether the system sends push notifications to `/webhooks/<system>`."""
+    try:
+        return registry.entry(system, settings).receiver is not None
+    except registry.UnknownProvider:
+        return False
 
 
 def _receiver(settings: Any, system: str) -> PushReceiver:
@@ -96,14 +109,6 @@ def _response(reply: Reply) -> Response:
     return JSONResponse(reply.body, status_code=reply.status)
 
 
-@dataclass
-class Work:
-    """What the notices of one delivery ask for, once recorded."""
-
-    syncs: list[tuple[int, str]] = field(default_factory=list)  # (inbox item, calendar)
-    mends: list[tuple[int, str, ChannelEvent]] = field(default_factory=list)  # (item, channel, _)
-
-
 @dataclass(frozen=True)
 class ChannelFacts:
     """What never changes about a channel: its system, its calendar and its secret. Whether
@@ -121,17 +126,23 @@ class ChannelBook:
         self.engine, self.size = engine, size
         self.known: OrderedDict[str, ChannelFacts] = OrderedDict()
 
-    def find(self, ids: Sequence[str]) -> dict[str, ChannelFacts]:
+    async def find(self, ids: Sequence[str]) -> dict[str, ChannelFacts]:
         missing = {i for i in ids if i and i not in self.known}
         if missing:
-            with session_scope(self.engine) as db:
-                for row in db.scalars(select(PushChannel).where(
-                        PushChannel.channel_id.in_(missing))):  # fmt: skip
-                    self.known[row.channel_id] = ChannelFacts(
-                        str(row.provider), row.calendar_id, str(row.secret or ""))
+            self.known.update(await run_in_threadpool(self._read, missing))
             while len(self.known) > self.size:
                 self.known.popitem(last=False)
         return {i: self.known[i] for i in ids if i in self.known}
+
+    def _read(self, ids: set[str]) -> dict[str, ChannelFacts]:
+        with session_scope(self.engine) as db:
+            rows = db.scalars(select(PushChannel).where(PushChannel.channel_id.in_(ids)))
+            return {
+                row.channel_id: ChannelFacts(
+                    str(row.provider), row.calendar_id, str(row.secret or "")
+                )
+                for row in rows
+            }
 
 
 def book(state: Any) -> ChannelBook:
@@ -141,35 +152,31 @@ def book(state: Any) -> ChannelBook:
     return found
 
 
-def receive(state: Any, system: str, receiver: PushReceiver, delivery: Delivery) -> Reply:
+async def receive(state: Any, system: str, receiver: PushReceiver, delivery: Delivery) -> Reply:
+    """Check each notice against its channel, record the genuine ones (`api.webhooks.intake`)
+    and answer as the system expects; the tally says what became of them."""
     try:
         notices = receiver.notices(delivery)
     except MalformedDelivery as error:
         raise ApiError(400, f"not a notification of {system}: {error}") from None
-    tally, work = Tally(), Work()
-    channels = book(state).find([n.channel_id for n in notices])
-    # Each notice is one statement of its own (no transaction around it): one round trip.
-    with state.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
-        for notice in notices:
-            _take(db, system, receiver, delivery, notice, channels.get(notice.channel_id),
-                  tally, work)  # fmt: skip
+    tally = Tally()
+    channels = await book(state).find([n.channel_id for n in notices])
+    entries = [entry for notice in notices
+               if (entry := _check(system, receiver, delivery, notice,
+                                   channels.get(notice.channel_id), tally))]  # fmt: skip
+    for fate in await intake(state).record(entries):
+        _count(tally, fate)
     if tally.unknown or tally.forged:
         log.warning("dropped %d %s notification item(s) that failed their channel's check",
                     tally.unknown + tally.forged, system)  # fmt: skip
-    enqueue_recorded(state, work.syncs)
-    refused = [item for item, channel, event in work.mends
-               if not request_channel_mend(channel, event)]  # fmt: skip
-    if refused:
-        with session_scope(state.engine) as session:
-            mark_received(session, refused)
     return receiver.answer(tally)
 
 
-def _take(
-    db: Connection, system: str, receiver: PushReceiver, delivery: Delivery, notice: Notice,
-    channel: ChannelFacts | None, tally: Tally, work: Work,
-) -> None:  # fmt: skip
-    """Check one notice and record what it asks for; the tally says what became of it."""
+def _check(
+    system: str, receiver: PushReceiver, delivery: Delivery, notice: Notice,
+    channel: ChannelFacts | None, tally: Tally,
+) -> Entry | None:  # fmt: skip
+    """The notice to record, or None (counted in the tally) when there is nothing to record."""
     if channel is None or channel.system != system:
         tally.unknown += 1
     elif not receiver.genuine(notice, delivery, channel.secret):
@@ -179,28 +186,18 @@ def _take(
     elif notice.opening:
         tally.openings += 1
     else:
-        _record(db, system, notice, channel, tally, work)
+        arrival = Arrival(system, notice.key, notice.channel_id, dict(notice.payload),
+                          notice.event_id, notice.version)  # fmt: skip
+        return Entry(arrival, notice.event)
+    return None
 
 
-def _record(db: Connection, system: str, notice: Notice, channel: ChannelFacts, tally: Tally,
-            work: Work) -> None:  # fmt: skip
-    """Recorded only while the channel is live (active, not run out, its calendar's id known:
-    until a first sync has learnt the primary calendar's id no sync could run, and that sync
-    lists everything); the echo of calsync's own write is recorded as done."""
-    got = record_live(db, system, notice.key, notice.channel_id, dict(notice.payload),
-                      notice.event_id, notice.version)  # fmt: skip
-    if got is None:
-        if is_recorded(db, system, notice.key):
-            tally.duplicates += 1
-        else:
-            tally.stale += 1
-        return
-    item, status = got
-    if status is InboxStatus.DONE:
+def _count(tally: Tally, fate: Fate) -> None:
+    if fate is Fate.RECORDED:
+        tally.recorded += 1
+    elif fate is Fate.ECHO:
         tally.echoes += 1
-        return
-    tally.recorded += 1
-    if notice.event in (ChannelEvent.RENEW, ChannelEvent.REOPEN):
-        work.mends.append((item, notice.channel_id, notice.event))
+    elif fate is Fate.DUPLICATE:
+        tally.duplicates += 1
     else:
-        work.syncs.append((item, channel.calendar_id))
+        tally.stale += 1

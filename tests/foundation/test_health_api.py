@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -58,6 +60,28 @@ def test_metrics_in_prometheus_text_format(client: TestClient, engine: Engine) -
     assert 'calsync_connections{status="SYNCED"} 2.0' in body
     assert 'calsync_connections{status="ERROR"} 1.0' in body
     assert 'calsync_http_requests_total{method="GET",route="/healthz",status="200"}' in body
+
+
+def test_metrics_label_requests_by_route_template_and_status(client: TestClient) -> None:
+    client.get("/bookings/v2/external-calendars/connections/123")  # no API key: 401
+    client.get("/no/such/path")
+    body = client.get("/metrics").text
+    by_template = (
+        r'calsync_http_requests_total\{method="GET",'
+        r'route="[^"]*/connections/\{connectionId\}",status="401"\} 1\.0'
+    )
+    assert re.search(by_template, body), body
+    assert "/123" not in body and "/no/such/path" not in body
+    assert 'calsync_http_requests_total{method="GET",route="unmatched",status="404"} 1.0' in body
+
+
+@pytest.mark.parametrize(
+    "url", ["/healthz%00", "/healthz?x=%00", "/bookings/v2/external-calendars/providers?q=a%00"]
+)
+def test_nul_characters_in_path_or_query_are_refused(client: TestClient, url: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 400
+    assert response.json()["message"] == "NUL characters are not allowed"
 
 
 def test_openapi_lists_the_health_endpoints(client: TestClient) -> None:
