@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 from sqlalchemy import func, select
 
+from bench.processes import api_process, process, store_command, wait_until_up
 from bench.throughput import START, create_database, environment, settings_for
 from config import Settings
 from models import Connection, ExternalCalendar, Link, Provider, PushChannel, Tenant
@@ -36,35 +33,6 @@ from models.db import session_scope
 from models.migrate import upgrade
 from providers.local.account import LocalAccount
 from workers.embedded import free_port
-
-
-@contextmanager
-def process(command: list[str], env: dict[str, str], name: str) -> Iterator[None]:
-    log = Path(f"/tmp/calsync-bench-{name}-{os.getpid()}.log")
-    child = subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                             start_new_session=True)  # fmt: skip
-    try:
-        yield
-    finally:
-        os.killpg(child.pid, signal.SIGTERM)
-        child.wait(60)
-
-
-def store_command(port: int) -> list[str]:
-    code = ("import uvicorn; from sandbox.store import create_app; uvicorn.run(create_app(), "
-            f"host='127.0.0.1', port={port}, log_level='warning')")  # fmt: skip
-    return [sys.executable, "-c", code]
-
-
-def wait_until_up(url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} did not come up")
 
 
 def connect_calendars(http: httpx.Client, store_url: str, api_url: str, count: int) -> None:
@@ -141,7 +109,7 @@ def main() -> None:
     parser.add_argument("--broker-url", default=None)
     args = parser.parse_args()
     store_port, api_port = free_port(), free_port()
-    store_url, api_url = f"http://127.0.0.1:{store_port}", f"http://127.0.0.1:{api_port}"
+    store_url = f"http://127.0.0.1:{store_port}"
     settings = settings_for(create_database(args.database_url), args.redis_url, store_url)
     if args.broker_url:
         settings = settings.model_copy(update={"broker_url": args.broker_url,
@@ -149,13 +117,10 @@ def main() -> None:
     upgrade(settings.resolved_database_url())
     os.environ.update(environment(settings))
     keyring.use([settings.encryption_keys[0].get_secret_value()])
-    api_env = {**environment(settings), "CALSYNC_API_PORT": str(api_port),
-               "CALSYNC_API_HOST": "127.0.0.1"}  # fmt: skip
     with process(store_command(store_port), os.environ.copy(), "store"), \
-         process([sys.executable, "-m", "workers", "api"], api_env, "api"), \
+         api_process(environment(settings), api_port) as api_url, \
          httpx.Client(timeout=30) as http:  # fmt: skip
         wait_until_up(f"{store_url}/_store/calendars")
-        wait_until_up(f"{api_url}/healthz")
         connect_calendars(http, store_url, api_url, args.calendars)
         one = measure(settings, args, http, store_url, 1, "one")
         two = measure(settings, args, http, store_url, 2, "two")

@@ -3,8 +3,9 @@
     python -m bench.throughput [--changes 1000] [--paced 200] [--rate 20] [--existing 0]
 
 Path measured: a person adds events to a calendar in the local store -> the store pushes signed
-notifications -> calsync's API verifies and records them and enqueues -> Redis -> one worker
-process (concurrency 1) -> sync run -> busy blocks written to the Wix side (also in the store).
+notifications -> calsync's API (its own process) verifies and records them and enqueues ->
+Redis -> one worker process (concurrency 1) -> sync run -> busy blocks written to the Wix side
+(also in the store, which runs in this process so that the times are read off its events).
 Baseline: the same worker process answering no-op tasks sent through the same Redis, as a rate
 (many at once) and as a round trip (one at a time). `--existing N`: the calendar already holds
 N events, synced once in full before anything is measured (a busy business's calendar).
@@ -16,27 +17,24 @@ from __future__ import annotations
 import argparse
 import atexit
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import psycopg2
 
-from api.app import create_app
+from bench.processes import api_process, process
 from config import Settings, load_settings
 from models import Connection, ExternalCalendar, Provider, PushChannel, Tenant
 from models.crypto import keyring, new_key
 from models.db import session_scope
 from models.migrate import upgrade
 from providers.local.account import LocalAccount
-from sandbox.server import ServedApp, serve_in_thread
+from sandbox.server import serve_in_thread
 from sandbox.store import StoreState
 from sandbox.store import create_app as create_store
 from sync.event import CanonicalEvent
@@ -44,6 +42,7 @@ from tasks.context import WorkerContext, build_context
 from tasks.health import ping
 from tasks.runner import run_calendar
 from workers.celery_app import create_celery
+from workers.embedded import free_port
 
 # Tomorrow 08:00 UTC: inside the default sync window whenever the benchmark runs.
 START = (datetime.now(UTC) + timedelta(days=1)).replace(hour=8, minute=0, second=0, microsecond=0)
@@ -55,7 +54,7 @@ class Bench:
     context: WorkerContext
     store: StoreState
     store_url: str
-    api: ServedApp
+    api_url: str
     calendar_id: str
 
 
@@ -113,7 +112,7 @@ def connect_pair(bench_store: StoreState, store_url: str, settings: Settings) ->
 def watch(bench: Bench) -> None:
     store = LocalAccount(bench.store_url, bench.context.http)
     for name in ("alice", "wix-s1"):
-        made = store.open_channel(name, f"{bench.api.base_url}/webhooks/local")
+        made = store.open_channel(name, f"{bench.api_url}/webhooks/local")
         with session_scope() as db:
             db.add(PushChannel(calendar_id=bench.calendar_id, provider=Provider.LOCAL,
                                channel_id=made.channel_id, resource_id=name, secret=made.secret,
@@ -138,8 +137,10 @@ def noop_round_trips(count: int) -> list[float]:
     return trips
 
 
-def seed(bench: Bench, count: int) -> None:
-    """`count` events in the calendar, and one full sync of it (in this process)."""
+def seed(bench: Bench, count: int) -> float:
+    """`count` events in the calendar, one full sync of it and the incremental run that reads
+    back the echoes of its writes, as a live calendar would have had (in this process); the
+    seconds that run took."""
     calendar = bench.store.calendar("alice")
     for n in range(count):
         begin = START + timedelta(days=2, minutes=30 * n)
@@ -147,6 +148,10 @@ def seed(bench: Bench, count: int) -> None:
             calendar.add(CanonicalEvent(f"existing {n}", begin, begin + timedelta(minutes=30)))
     outcome = run_calendar(bench.context, bench.calendar_id, "bench", full=True)
     assert outcome.failed == 0, outcome
+    started = time.perf_counter()
+    outcome = run_calendar(bench.context, bench.calendar_id, "bench")
+    assert outcome.failed == 0 and outcome.applied == 0, outcome
+    return time.perf_counter() - started
 
 
 def add_event(client: httpx.Client, store_url: str, title: str, hour: int) -> None:
@@ -222,28 +227,21 @@ def main() -> None:
         keyring.use([settings.encryption_keys[0].get_secret_value()])
         create_celery(settings)
         context = build_context(settings)
-        app = create_app(settings)
-        app.state.gate = context.gate
-        log = Path(f"/tmp/calsync-bench-worker-{os.getpid()}.log")
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "workers", "worker", "-c", "1"], env=environment(settings),
-            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        try:
-            with serve_in_thread(app) as api:
-                calendar_id = connect_pair(store, store_served.base_url, settings)
-                bench = Bench(settings, context, store, store_served.base_url, api, calendar_id)
-                seed(bench, args.existing)
-                watch(bench)
-                noop_rate(50)  # warm-up: the worker is up and connected
-                baseline = noop_rate(args.changes)
-                trips = noop_round_trips(100)
-                changes = burst(bench, args.changes, 0)
-                lags = paced(bench, args.paced, args.rate, args.changes)
-        finally:
-            os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(60)
+        worker = [sys.executable, "-m", "workers", "worker", "-c", "1"]
+        with process(worker, environment(settings), "worker"), \
+             api_process(environment(settings), free_port()) as api_url:  # fmt: skip
+            calendar_id = connect_pair(store, store_served.base_url, settings)
+            bench = Bench(settings, context, store, store_served.base_url, api_url,
+                          calendar_id)  # fmt: skip
+            echoes = seed(bench, args.existing)
+            watch(bench)
+            noop_rate(50)  # warm-up: the worker is up and connected
+            baseline = noop_rate(args.changes)
+            trips = noop_round_trips(100)
+            changes = burst(bench, args.changes, 0)
+            lags = paced(bench, args.paced, args.rate, args.changes)
     report(args, baseline, changes, lags, trips, settings.notification_debounce_seconds)
+    print(f"reading back the echoes of the first sync's {args.existing} writes: {echoes:.2f} s")
 
 
 def report(args: argparse.Namespace, baseline: float, changes: float, lags: list[float],

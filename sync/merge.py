@@ -62,7 +62,9 @@ def changed_fields(now: CanonicalEvent, seen: CanonicalEvent | None) -> frozense
 def owed_fields(base: CanonicalEvent, origin_seen: CanonicalEvent | None) -> frozenset[Field]:
     """Fields the last merge took from the other side that the origin does not hold yet (a
     run stopped before writing them). They count as the other side's edits until written."""
-    return frozenset() if origin_seen is None else changed_fields(base, origin_seen)
+    if origin_seen is None or origin_seen == base:  # the usual case, without normalising
+        return frozenset()
+    return changed_fields(base, origin_seen)
 
 
 def conflict_reason(winner: Side) -> Reason:

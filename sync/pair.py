@@ -24,7 +24,7 @@ from sync.event import CanonicalEvent, ExternalCalendarOverrides, Field, value_o
 from sync.link import Link
 from sync.mapping import blocking_reason, reversible_fields
 from sync.merge import Conflict, Edits, changed_fields, conflict_reason, merge, owed_fields
-from sync.observe import Gone, Observation, Present
+from sync.observe import Gone, Present
 from sync.reasons import Reason
 from sync.side import Side
 
@@ -33,7 +33,12 @@ def plan_link(draft: Draft, link: Link) -> None:
     origin = link.origin
     mine = draft.views[origin].observe(link)
     theirs = draft.views[origin.other].observe(link)
-    if _untouched(draft, link, mine, theirs):
+    if (
+        isinstance(mine, Present)
+        and isinstance(theirs, Present)
+        and _untouched(draft, link, mine, theirs)
+    ):
+        _report_echoes(draft, link, mine, theirs)
         return
     if isinstance(mine, Present) and draft.series_going(origin, mine.event):
         swept_origin(draft, link, mine, theirs)
@@ -52,17 +57,30 @@ def plan_link(draft: Draft, link: Link) -> None:
         both_gone(draft, link)
 
 
-def _untouched(draft: Draft, link: Link, mine: Observation, theirs: Observation) -> bool:
-    """Neither incremental listing names the pair and the last run left it settled, so
-    planning it would repeat what the link records. This keeps an incremental run's cost in
-    the size of the change, not of the calendar. (A policy change comes with a full run.)"""
-    if not (isinstance(mine, Present) and isinstance(theirs, Present)):
-        return False
-    if mine.listed or theirs.listed:
+def _untouched(draft: Draft, link: Link, mine: Present, theirs: Present) -> bool:
+    """Neither incremental listing names the pair, or only the copy's side does, with the
+    version and content the link recorded (the echo of calsync's own write), and the last run
+    left it settled: planning it would repeat what the link records. This keeps an
+    incremental run's cost in the size of the change, not of the calendar, nor of the echoes
+    of a large first sync. (A policy change comes with a full run; an echo on the origin's
+    side is planned, as it may show what the origin's server made of a merged edit.)"""
+    if mine.listed or (theirs.listed and not _copy_echo(draft, link, theirs)):
         return False
     going = draft.series_going(link.origin, mine.event)
     going = going or draft.series_going(link.origin.other, theirs.event)
     return not going and not owed_fields(link.base, link.seen_on(link.origin))
+
+
+def _copy_echo(draft: Draft, link: Link, theirs: Present) -> bool:
+    side = link.origin.other
+    if draft.views[side].complete or theirs.changed:
+        return False
+    version = theirs.remote.version
+    return (
+        version is not None
+        and version == link.version_on(side)
+        and (theirs.event == link.seen_on(side))
+    )
 
 
 def updated_in(side: Side) -> Reason:

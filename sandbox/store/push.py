@@ -2,7 +2,8 @@
 
 Signed like a webhook should be: HMAC-SHA256 of the body with the channel's secret, in
 `X-Store-Signature`; `X-Store-Message` increases per channel, so a receiver can de-duplicate.
-Delivered from one background thread, in order, so API answers are not delayed.
+Delivered from a few background threads, so API answers are not delayed and one slow answer
+does not hold up the rest; like a provider's, deliveries may arrive out of order.
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ class Pusher:
     channels: dict[str, Channel] = field(default_factory=dict)
     drop_next: int = 0
     delivered: list[tuple[str, int, int]] = field(default_factory=list)  # channel, message, status
-    _queue: queue.Queue[tuple[Channel, int, str, str | None] | None] = field(
-        default_factory=queue.Queue
-    )
-    _thread: threading.Thread | None = None
+    senders: int = 4
+    _queue: queue.Queue[tuple[Channel, int, str, str | None]] = field(default_factory=queue.Queue)
+    _threads: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _idle_markers: list[threading.Event] = field(default_factory=list)
+    _pending: int = 0  # queued or being sent
+
+    def __post_init__(self) -> None:
+        self._idle = threading.Condition(self._lock)
 
     def watch(self, channel: Channel) -> None:
         if urlsplit(channel.address).hostname not in {"127.0.0.1", "localhost", "::1"}:
@@ -57,32 +60,31 @@ class Pusher:
                 if self.drop_next > 0:
                     self.drop_next -= 1
                     continue
+                self._pending += 1
                 self._queue.put((channel, channel.messages, event_id, version))
-            if targets and self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="store-push", daemon=True)
-                self._thread.start()
+            while targets and len(self._threads) < self.senders:
+                thread = threading.Thread(target=self._run, name="store-push", daemon=True)
+                thread.start()
+                self._threads.append(thread)
 
     def wait_idle(self, timeout: float = 60.0) -> None:
         """Return once every notification queued so far was sent (and answered, or given up
         on); `TimeoutError` if that takes longer than `timeout`."""
-        if self._thread is None:
-            return
-        done = threading.Event()
-        with self._lock:
-            self._idle_markers.append(done)
-            self._queue.put(None)  # a marker: everything before it has been sent
-        if not done.wait(timeout):
-            raise TimeoutError(f"store notifications still being sent after {timeout} s")
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._pending == 0, timeout):
+                raise TimeoutError(f"store notifications still being sent after {timeout} s")
 
     def _run(self) -> None:
         with httpx.Client(timeout=5) as client:
             while True:
                 item = self._queue.get()
-                if item is None:
-                    if self._idle_markers:
-                        self._idle_markers.pop(0).set()
-                    continue
-                self._send(client, *item)
+                try:
+                    self._send(client, *item)
+                finally:
+                    with self._idle:
+                        self._pending -= 1
+                        if self._pending == 0:
+                            self._idle.notify_all()
 
     def _send(
         self, client: httpx.Client, channel: Channel, message: int, event_id: str,

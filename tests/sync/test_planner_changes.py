@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sync_builders import EXTERNAL, WIX, event, kinds, pair, policy, remote, run, skipped
 
+from sync import pair as pair_module
 from sync.actions import SaveLink, Update
 from sync.event import CanonicalEvent, ExternalCalendarOverrides, Transparency
 from sync.mapping import BUSY_TITLE
@@ -112,6 +113,31 @@ def test_an_echo_of_our_own_write_does_nothing() -> None:
     result = run([wix], [external], [link])  # listed as changes, with the versions we recorded
     assert result.actions == ()
     assert skipped(result) == [("wix", "w1", "ECHO"), ("external", "e1", "ECHO")]
+
+
+def test_echoes_of_the_copies_are_reported_without_planning_their_pairs_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a large first sync, the next incremental listing of the copies' side holds an
+    echo of every copy: each costs a look at its link, not a merge."""
+    links, copies = [], []
+    for n in range(3):
+        link, _, external = pair(WIX, event(f"session {n}", hour=n))
+        links.append(replace(link, link_id=f"l{n}", wix_id=f"w{n}", external_id=f"e{n}"))
+        copies.append(replace(external, id=f"e{n}"))
+    merged: list[str] = []
+    real = pair_module._merge_pair
+
+    def counted(draft: Any, link: Any, *rest: Any) -> Any:
+        merged.append(link.link_id)
+        return real(draft, link, *rest)
+
+    monkeypatch.setattr(pair_module, "_merge_pair", counted)
+    result = run([], copies, links)
+    assert result.actions == () and merged == []
+    assert skipped(result) == [("external", f"e{n}", "ECHO") for n in range(3)]
+    origin_echo = run([remote("w0", links[0].base, version=links[0].wix_version)], [], links)
+    assert origin_echo.actions == () and merged == ["l0"]  # may show what the server stored
 
 
 @pytest.mark.parametrize(
