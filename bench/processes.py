@@ -27,9 +27,12 @@ def process(command: list[str], env: dict[str, str], name: str) -> Iterator[None
         child.wait(60)
 
 
-def store_command(port: int) -> list[str]:
-    code = ("import uvicorn; from sandbox.store import create_app; uvicorn.run(create_app(), "
-            f"host='127.0.0.1', port={port}, log_level='warning')")  # fmt: skip
+def store_command(port: int, slow_ms: int = 0) -> list[str]:
+    """The store on `port`; `slow_ms` holds every provider call back that long, as a real
+    provider's round trip would."""
+    code = ("import uvicorn; from sandbox.store import StoreState, create_app; "
+            f"uvicorn.run(create_app(StoreState(slow_ms={slow_ms})), host='127.0.0.1', "
+            f"port={port}, log_level='warning')")  # fmt: skip
     return [sys.executable, "-c", code]
 
 

@@ -1,14 +1,16 @@
 """Scale-out: changes per second on many busy calendars with two worker processes, against one.
 
     python -m bench.scale_out [--calendars 200] [--changes 1000] [--broker-url URL]
+                              [--provider-ms 0]
 
 Path measured: a person adds events to `--calendars` calendars of the local store, round robin
 -> signed push notifications -> calsync's API (its own process) -> the broker -> worker
 processes (concurrency 1 each) -> busy blocks written to each calendar's Wix side. The store
 and the API run in processes of their own, so this process's interpreter is not the limit.
 Baseline: the same burst on the same calendars with one worker process, in the same run.
-Done is counted from the database: one link per change. Needs the PostgreSQL and Redis on
-127.0.0.1 (or --database-url / --redis-url; `--broker-url amqp://...` for RabbitMQ).
+Done is counted from the database: one link per change. `--provider-ms` holds every call to
+the store back that long (a real provider answers in 50 to 300 ms). Needs the PostgreSQL and
+Redis on 127.0.0.1 (or --database-url / --redis-url; `--broker-url amqp://...` for RabbitMQ).
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ def main() -> None:
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--broker-url", default=None)
+    parser.add_argument("--provider-ms", type=int, default=0)
     args = parser.parse_args()
     store_port, api_port = free_port(), free_port()
     store_url = f"http://127.0.0.1:{store_port}"
@@ -117,14 +120,15 @@ def main() -> None:
     upgrade(settings.resolved_database_url())
     os.environ.update(environment(settings))
     keyring.use([settings.encryption_keys[0].get_secret_value()])
-    with process(store_command(store_port), os.environ.copy(), "store"), \
+    with process(store_command(store_port, args.provider_ms), os.environ.copy(), "store"), \
          api_process(environment(settings), api_port) as api_url, \
          httpx.Client(timeout=30) as http:  # fmt: skip
         wait_until_up(f"{store_url}/_store/calendars")
         connect_calendars(http, store_url, api_url, args.calendars)
         one = measure(settings, args, http, store_url, 1, "one")
         two = measure(settings, args, http, store_url, 2, "two")
-    print(f"{args.calendars} calendars, {args.changes} changes in a burst, round robin")
+    print(f"{args.calendars} calendars, {args.changes} changes in a burst, round robin; "
+          f"every provider call held back {args.provider_ms} ms")  # fmt: skip
     print(f"1 worker process:   {one:8.1f} changes/s")
     print(f"2 worker processes: {two:8.1f} changes/s")
     print(f"ratio 2 / 1:        {two / one:8.2f}  (goal: at least 1.7)")
