@@ -4,11 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-long clean
+.PHONY: install run test test-long constraints clean
 
-$(STAMP): pyproject.toml
+# constraints.txt holds the versions the suite last passed with: a fresh clone gets those, not
+# whatever was released since.
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -24,6 +26,17 @@ test: install
 # The property tests with 5,000 examples each.
 test-long: install
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest tests/sync
+
+# The newest releases pyproject.toml admits, written to constraints.txt; then `make test`, and
+# commit the file once the suite passes with it.
+constraints:
+	rm -rf .venv-constraints
+	$(PYTHON) -m venv .venv-constraints
+	.venv-constraints/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	head -n 2 constraints.txt > constraints.new
+	.venv-constraints/bin/pip freeze --exclude-editable --disable-pip-version-check >> constraints.new
+	mv constraints.new constraints.txt
+	rm -rf .venv-constraints
 
 clean:
 	rm -rf $(VENV) .calsync .mypy_cache .ruff_cache
