@@ -113,3 +113,11 @@ def test_api_probes_use_health_endpoints() -> None:
     container = api["spec"]["template"]["spec"]["containers"][0]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+def test_the_image_installs_the_pinned_versions_on_a_supported_python() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    versions = re.findall(r"^FROM python:3\.(\d+)-slim", text, re.M)
+    assert versions and all(int(minor) >= 12 for minor in versions)
+    assert re.search(r"^COPY .*\bconstraints\.txt\b", text, re.M)
+    assert re.search(r"^RUN pip install .*-c constraints\.txt", text, re.M)
