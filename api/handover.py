@@ -12,7 +12,7 @@ from fastapi import Request
 
 from api.errors import ApiError, unavailable
 from tasks.coordination import CalendarGate
-from tasks.enqueue import gate_for, request_sync
+from tasks.enqueue import gate_for, request_syncs
 
 
 def gate(state: Any) -> CalendarGate:
@@ -27,11 +27,11 @@ def redis_client(state: Any) -> redis.Redis:
 
 
 def sync_now(request: Request, calendar_ids: Iterable[str], trigger: str) -> bool:
-    """Enqueue a full sync of each calendar; False if the broker could not take them all."""
-    shared = gate(request.app.state)
-    # A list, not a generator: every calendar is tried even after the broker refused one.
-    sent = [request_sync(shared, calendar_id, trigger, full=True) for calendar_id in calendar_ids]
-    return all(sent)
+    """Enqueue a full sync of each calendar over one producer; False if the broker could not
+    take them all (the caller answers so, and the client repeats the call)."""
+    wanted = list(calendar_ids)
+    sent = request_syncs(gate(request.app.state), wanted, trigger, full=True)
+    return len(sent) == len(wanted)
 
 
 def broker_down() -> ApiError:
