@@ -1,5 +1,5 @@
-"""What the Wix receiver does after verifying: record, commit, then hand to the broker (the
-receiver of the calendar systems does the same for many requests at once: `intake`).
+"""What a receiver does after recording: hand the work to the broker (the Wix receiver for
+its own requests, `intake` for the gathered requests of the calendar systems).
 
 The HTTP answer goes out only after the commit, so an acknowledged notification is never lost;
 a duplicate (same idempotency key) is acknowledged and dropped. Rows are recorded as handed to
@@ -16,21 +16,26 @@ from typing import Any
 from api.handover import gate
 from models.db import session_scope
 from models.notifications import mark_received
-from tasks.enqueue import request_sync
+from tasks.enqueue import request_syncs
 
 
 def enqueue_recorded(state: Any, recorded: Iterable[tuple[int, str]]) -> None:
     """Ask for a sync of each calendar of the (inbox item, calendar) pairs just committed,
-    once per calendar. The rows were recorded as handed over; those of a calendar the broker
-    did not take are handed to the sweeper instead. A burst is held back a moment (debounce)
-    so one run reads it all."""
-    delay = state.settings.notification_debounce_seconds
+    once per calendar, in one gate round trip over one producer. The rows were recorded as
+    handed over; those of a calendar the broker did not take go to the sweeper instead. A
+    burst is held back a moment (debounce) so one run reads it all."""
     by_calendar: dict[str, list[int]] = {}
     for item, calendar in recorded:
         by_calendar.setdefault(calendar, []).append(item)
-    refused = [item for calendar, items in by_calendar.items()
-               if not request_sync(gate(state), calendar, "webhook", delay=delay)
-               for item in items]  # fmt: skip
-    if refused:
+    if not by_calendar:
+        return
+    delay = state.settings.notification_debounce_seconds
+    taken = set(request_syncs(gate(state), list(by_calendar), "webhook", delay=delay))
+    to_sweeper(state, [i for c, items in by_calendar.items() if c not in taken for i in items])
+
+
+def to_sweeper(state: Any, items: list[int]) -> None:
+    """Rows recorded as handed to the broker that it did not take: back to `RECEIVED`."""
+    if items:
         with session_scope(state.engine) as db:
-            mark_received(db, refused)
+            mark_received(db, items)

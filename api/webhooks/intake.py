@@ -23,12 +23,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from api.handover import gate
-from models.db import session_scope
+from api.webhooks.inbox import enqueue_recorded, to_sweeper
 from models.enums import InboxStatus
-from models.notifications import Arrival, Recorded, mark_received, record_live, recorded_keys
+from models.notifications import Arrival, Recorded, record_live, recorded_keys
 from providers.push import ChannelEvent
-from tasks.enqueue import request_channel_mend, request_syncs
+from tasks.enqueue import request_channel_mend
 
 log = logging.getLogger(__name__)
 
@@ -216,21 +215,10 @@ def _fates(entries: Sequence[Entry], new: dict[tuple[str, str], Recorded],
 
 
 def _hand_over(state: Any, recorded: Sequence[tuple[Entry, Recorded]]) -> None:
-    """One debounced sync per calendar (a burst is held back a moment so one run reads it
-    all), or a mend for a channel the system says needs one. Rows were recorded as handed to
-    the broker; those it did not take go to the sweeper."""
-    by_calendar: dict[str, list[int]] = {}
-    refused: list[int] = []
-    for entry, got in recorded:
-        if entry.event in MENDS:
-            if not request_channel_mend(entry.arrival.channel_id, entry.event):
-                refused.append(got.item)
-        else:
-            by_calendar.setdefault(got.calendar_id, []).append(got.item)
-    if by_calendar:
-        delay = state.settings.notification_debounce_seconds
-        taken = set(request_syncs(gate(state), list(by_calendar), "webhook", delay=delay))
-        refused += [i for c, items in by_calendar.items() if c not in taken for i in items]
-    if refused:
-        with session_scope(state.engine) as db:
-            mark_received(db, refused)
+    """A mend for a channel the system says needs one, else one debounced sync per calendar
+    (`enqueue_recorded`); rows the broker did not take go to the sweeper."""
+    refused = [got.item for entry, got in recorded if entry.event in MENDS
+               and not request_channel_mend(entry.arrival.channel_id, entry.event)]  # fmt: skip
+    to_sweeper(state, refused)
+    enqueue_recorded(state, [(got.item, got.calendar_id) for entry, got in recorded
+                             if entry.event not in MENDS])  # fmt: skip
