@@ -68,12 +68,19 @@ def broker_urls(broker: str, redis_server: str, request: pytest.FixtureRequest) 
 
 
 @pytest.fixture
-def pipeline_settings(settings: Settings, store: tuple[StoreState, ServedApp],
-                      broker_urls: dict[str, str]) -> Settings:  # fmt: skip
-    return settings.model_copy(update={
+def pipeline_settings(
+    settings: Settings, store: tuple[StoreState, ServedApp], broker_urls: dict[str, str],
+    request: pytest.FixtureRequest,
+) -> Settings:  # fmt: skip
+    """The test settings with quick timings; a `timings` marker shortens them further for a
+    test that waits one out (its values still pass the settings' own checks)."""
+    marker = request.node.get_closest_marker("timings")
+    timings = {**QUICK_TIMINGS, **(marker.kwargs if marker else {})}
+    return Settings.model_validate({
+        **settings.model_dump(),
         "wix_local_store_url": store[1].base_url,
         "broker_key_prefix": own_broker_prefix(settings),
-        **QUICK_TIMINGS,
+        **timings,
         **broker_urls,
     })  # fmt: skip
 

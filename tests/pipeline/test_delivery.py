@@ -111,6 +111,8 @@ def test_a_task_stays_on_the_broker_until_it_has_run(
     assert pair.titles(pair.wix) == ["Dentist"]
 
 
+# On Redis the killed worker's task comes back once the visibility timeout has passed.
+@pytest.mark.timings(broker_visibility_timeout=12, max_retry_delay=1)
 def test_a_killed_worker_resumes_and_applies_each_change_once(
     pair: Pair, worker: Launch, context: WorkerContext
 ) -> None:
@@ -173,6 +175,8 @@ def test_broker_down_the_webhook_is_kept_and_applied_later(
         wait_until(lambda: pair.titles(pair.wix) == ["During the outage"], 90, "applied")
 
 
+# Retry-After alone sets the pace: the backoff is capped at its 1 s.
+@pytest.mark.timings(max_retry_delay=1)
 def test_a_429_storm_is_waited_out(pair: Pair, worker: Launch, context: WorkerContext) -> None:
     for n in range(5):
         pair.person_adds(pair.external, f"Busy {n}", hour=n)

@@ -252,6 +252,8 @@ def test_an_expired_sync_token_means_a_full_listing_without_doubles(
     assert connected.writes(connected.wix) == 2
 
 
+# Retry-After alone sets the pace: the backoff is capped at its 1 s.
+@pytest.mark.timings(max_retry_delay=1)
 def test_a_rate_limit_storm_delays_but_loses_nothing(
     google: GoogleWorld, connected: Pair, google_settings: Settings, worker: Launch
 ) -> None:

@@ -333,6 +333,8 @@ def test_missed_notifications_are_resynced(outlook: Outlook, connected: Pair,
     assert subscription_of(engine, connected).channel_id == channel.channel_id
 
 
+# Retry-After alone sets the pace: the backoff is capped at its 1 s.
+@pytest.mark.timings(max_retry_delay=1)
 def test_a_429_storm_delays_but_loses_nothing(outlook: Outlook, connected: Pair) -> None:
     outlook.graph.state.faults.throttle(6, retry_after=1)
     for n in range(3):
