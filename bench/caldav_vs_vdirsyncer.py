@@ -39,12 +39,13 @@ from providers.base import CalendarInfo, CalendarProvider, SyncWindow
 from providers.caldav.account import CalDAVAccount
 from providers.caldav.events import new_calendar, new_vevent, render
 from providers.local.memory import MemoryCalendar
+from sandbox.caldav_servers import CalDAVServer, start_radicale
 from sync.event import CanonicalEvent
 from sync.planner import plan
 from sync.policy import ConnectionPolicy
 from sync.side import Side
 from tasks.apply import DictLinkStore, apply_plan, read_side
-from tests.harness.caldav_servers import CalDAVServer, event_ics, start_radicale
+from tests.harness.caldav_servers import event_ics
 
 # A year from tomorrow: the events start on its first day, whenever the benchmark runs.
 FIRST = (datetime.now(UTC) + timedelta(days=1)).replace(hour=8, minute=0, second=0, microsecond=0)

@@ -47,7 +47,7 @@ from models import Connection, ExternalCalendar, Provider, Tenant
 from models.crypto import keyring, new_key
 from models.db import session_scope
 from models.migrate import upgrade
-from sandbox.server import serve_in_thread
+from sandbox.server import free_port, serve_in_thread
 from sandbox.store import StoreState
 from sandbox.store import create_app as create_store
 from sync.event import as_instant
@@ -59,7 +59,6 @@ from tests.harness import services
 from tests.harness.env import settings_env
 from tests.harness.processes import start, stop
 from workers.celery_app import create_celery
-from workers.embedded import free_port
 
 WIX_SIDE = "wix-s1"  # the store calendar standing in for schedule s1
 POLL_SECONDS = 0.02

@@ -40,7 +40,7 @@ from models import Connection, ExternalCalendar, InboxItem, Provider, PushChanne
 from models.crypto import keyring
 from models.db import session_scope
 from models.migrate import upgrade
-from workers.embedded import free_port
+from sandbox.server import free_port
 
 RESULT = re.compile(r"RESULT (\d+) (\d+) (\d+) (\d+) (\d+)")
 

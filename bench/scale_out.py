@@ -34,7 +34,7 @@ from models.crypto import keyring
 from models.db import session_scope
 from models.migrate import upgrade
 from providers.local.account import LocalAccount
-from workers.embedded import free_port
+from sandbox.server import free_port
 
 
 def connect_calendars(http: httpx.Client, store_url: str, api_url: str, count: int) -> None:

@@ -34,7 +34,7 @@ from models.crypto import keyring, new_key
 from models.db import session_scope
 from models.migrate import upgrade
 from providers.local.account import LocalAccount
-from sandbox.server import serve_in_thread
+from sandbox.server import free_port, serve_in_thread
 from sandbox.store import StoreState
 from sandbox.store import create_app as create_store
 from sync.event import CanonicalEvent
@@ -42,7 +42,6 @@ from tasks.context import WorkerContext, build_context
 from tasks.health import ping
 from tasks.runner import run_calendar
 from workers.celery_app import create_celery
-from workers.embedded import free_port
 
 # Tomorrow 08:00 UTC: inside the default sync window whenever the benchmark runs.
 START = (datetime.now(UTC) + timedelta(days=1)).replace(hour=8, minute=0, second=0, microsecond=0)

@@ -79,3 +79,14 @@ def serve_in_thread(
         time.sleep(0.01)
     scheme = "https" if ssl_certfile else "http"
     return ServedApp(host=host, port=bound_port, server=server, thread=thread, scheme=scheme)
+
+def free_port(preferred: int = 0) -> int:
+    """`preferred` if it is free on loopback, else any free port."""
+    for candidate in (preferred, 0) if preferred else (0,):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise RuntimeError("no free port on 127.0.0.1")

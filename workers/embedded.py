@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import secrets
 import shutil
-import socket
 from pathlib import Path
 
 from models.crypto import new_key
@@ -42,16 +41,6 @@ def redis_command(port: int, data_dir: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def free_port(preferred: int = 0) -> int:
-    """`preferred` if it is free on loopback, else any free port."""
-    for candidate in (preferred, 0) if preferred else (0,):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", candidate))
-            except OSError:
-                continue
-            return int(sock.getsockname()[1])
-    raise RuntimeError("no free port on 127.0.0.1")
 
 
 def local_secrets(data_dir: Path) -> dict[str, str]:

@@ -12,7 +12,8 @@ import redis
 
 from config import Settings, load_settings
 from models.migrate import upgrade
-from workers.embedded import free_port, local_secrets, redis_command
+from sandbox.server import free_port
+from workers.embedded import local_secrets, redis_command
 from workers.supervisor import Supervisor
 
 ROLES = ("api", "worker", "beat", "flower")

@@ -8,12 +8,12 @@ import httpx
 import pytest
 from conftest import Queued, TenantKey, derive
 from fastapi.testclient import TestClient
-from harness.caldav_servers import CalDAVServer, start_radicale
 from sqlalchemy import Engine, func, select
 
 from api.app import create_app
 from config import Settings
 from models import Connection, ExternalCalendar
+from sandbox.caldav_servers import CalDAVServer, start_radicale
 from tasks.context import WorkerContext
 
 V2 = "/bookings/v2/external-calendars"

@@ -10,7 +10,6 @@ import pytest
 import schemathesis
 import schemathesis.transport.requests
 from conftest import TenantKey, derive, seed_connection
-from harness.caldav_servers import CalDAVServer, start_radicale
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -25,6 +24,7 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from config import Settings
+from sandbox.caldav_servers import CalDAVServer, start_radicale
 from tasks.context import WorkerContext
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,

@@ -37,9 +37,8 @@ from models import (
 from models.db import session_scope
 from models.sync_request import approval_token
 from providers.base import CalendarInfo
-from sandbox.server import ServedApp, serve_in_thread
+from sandbox.server import ServedApp, free_port, serve_in_thread
 from tasks.context import WorkerContext
-from workers.embedded import free_port
 
 V1 = "/bookings/v1/externalCalendar"
 V2 = "/bookings/v2/external-calendars"

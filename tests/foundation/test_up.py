@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 from harness.processes import alive, descendants, start, stop, wait_until
 
-from workers.embedded import free_port
+from sandbox.server import free_port
 
 
 def status(url: str, auth: tuple[str, str] | None = None) -> int:

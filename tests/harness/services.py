@@ -22,7 +22,8 @@ import kombu
 import psycopg2
 import redis
 
-from workers.embedded import free_port, redis_executable
+from sandbox.server import free_port
+from workers.embedded import redis_executable
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379"

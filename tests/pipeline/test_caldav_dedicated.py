@@ -13,7 +13,6 @@ import httpx
 import pytest
 from caldav.collection import Calendar
 from caldav.davclient import DAVClient
-from harness.caldav_servers import CalDAVServer, start_radicale
 from harness.processes import Launch, wait_until
 from sqlalchemy import Engine, select
 
@@ -23,6 +22,7 @@ from config import Settings
 from models import Connection, ConnectionStatus, ExternalCalendar
 from models.db import session_scope
 from models.types import utcnow
+from sandbox.caldav_servers import CalDAVServer, start_radicale
 from sandbox.server import ServedApp, serve_in_thread
 from sandbox.store import StoreState
 from tasks.context import WorkerContext, build_context

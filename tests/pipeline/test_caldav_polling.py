@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from caldav import DAVClient
-from harness.caldav_servers import CalDAVServer, event_ics, start_radicale
+from harness.caldav_servers import event_ics
 from harness.processes import Launch, wait_until
 from sqlalchemy import Engine
 
@@ -18,6 +18,7 @@ from config import Settings
 from models import Connection, ExternalCalendar, Provider, Tenant
 from models.db import session_scope
 from models.types import utcnow
+from sandbox.caldav_servers import CalDAVServer, start_radicale
 from sandbox.server import ServedApp
 from sandbox.store import StoreState
 from tasks.context import WorkerContext, build_context

@@ -17,12 +17,12 @@ import pytest
 from caldav.calendarobjectresource import Event
 from caldav.collection import Calendar
 from caldav.davclient import DAVClient
-from harness.caldav_servers import CalDAVServer, start
 from harness.google import GoogleWorld
 
 from providers.base import CalendarInfo, SyncWindow
 from providers.caldav.account import CalDAVAccount
 from providers.caldav.calendar import CalDAVCalendar
+from sandbox.caldav_servers import CalDAVServer, start
 
 WINDOW = SyncWindow(datetime(2027, 1, 1, tzinfo=UTC), datetime(2028, 1, 1, tzinfo=UTC))
 SERVER_KINDS = ("radicale", "xandikos")

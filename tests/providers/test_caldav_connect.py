@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from caldav.lib.error import AuthorizationError
 from conftest import WINDOW, CallCounter, account_for, new_calendar, person_client
-from harness.caldav_servers import RADICALE_ADMIN, CalDAVServer, event_ics
+from harness.caldav_servers import event_ics
 from lxml import etree
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,6 +24,7 @@ from providers.base import CalendarInfo
 from providers.caldav.account import CalDAVAccount, writable
 from providers.caldav.http import InvalidCredentials, Member
 from providers.errors import PermanentError, PermanentReason
+from sandbox.caldav_servers import RADICALE_ADMIN, CalDAVServer
 from sandbox.server import ServedApp, serve_in_thread
 
 T = datetime(2027, 4, 1, 9, tzinfo=UTC)

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 from caldav.collection import Calendar
 from conftest import WINDOW, CallCounter, account_for, person_client
-from harness.caldav_servers import CalDAVServer, event_ics
+from harness.caldav_servers import event_ics
 
 from providers.caldav.account import candidate_hrefs
+from sandbox.caldav_servers import CalDAVServer
 from sync.event import CanonicalEvent, same_content
 
 T = datetime(2027, 5, 3, 10, tzinfo=UTC)

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import CallCounter
-from harness.caldav_servers import CalDAVServer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,6 +15,7 @@ from starlette.routing import Route
 from providers.caldav.account import CalDAVAccount
 from providers.errors import PermanentError, PermanentReason
 from providers.netguard import UnsafeAddress, check_url
+from sandbox.caldav_servers import CalDAVServer
 from sandbox.server import ServedApp, serve_in_thread
 
 ALWAYS_REFUSED = [
