@@ -1,6 +1,7 @@
 """SQLAlchemy models, the database session and Alembic migrations."""
 
 from models.base import Base
+from models.break_alert import BreakAlert
 from models.calendar import PRIMARY_PLACEHOLDER, ExternalCalendar
 from models.channel import PushChannel
 from models.conflict import Conflict
@@ -8,6 +9,7 @@ from models.connection import Connection
 from models.dead_letter import DeadLetter
 from models.enums import (
     INACTIVE,
+    BreakReason,
     ChannelStatus,
     ConflictStatus,
     ConnectionStatus,
@@ -29,6 +31,8 @@ __all__ = [
     "INACTIVE",
     "PRIMARY_PLACEHOLDER",
     "Base",
+    "BreakAlert",
+    "BreakReason",
     "ChannelStatus",
     "Conflict",
     "ConflictStatus",

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Timestamps, new_id
@@ -42,3 +42,7 @@ class Connection(Timestamps, Base):
     # Polled providers (CalDAV has no push) are also due for an incremental poll.
     next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Since when it is broken (in ERROR, or failing run after run), its business told once
+    # (`models.break_alert`); cleared by the next run that goes through.
+    broken_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failed_runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

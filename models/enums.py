@@ -40,6 +40,17 @@ class ErrorReason(StrEnum):
     EXTERNAL_CALENDAR_DELETED = "EXTERNAL_CALENDAR_DELETED"
 
 
+class BreakReason(StrEnum):
+    """Why a connection broke, as its business is told (`BreakAlert`): a connection's
+    `ErrorReason`, a refusal without one, or sync runs that keep failing while it still syncs."""
+
+    TOKEN_REVOKED = "TOKEN_REVOKED"
+    EXTERNAL_CALENDAR_CREATION_FAILED = "EXTERNAL_CALENDAR_CREATION_FAILED"
+    EXTERNAL_CALENDAR_DELETED = "EXTERNAL_CALENDAR_DELETED"
+    REFUSED = "REFUSED"
+    REPEATED_FAILURES = "REPEATED_FAILURES"
+
+
 class Side(StrEnum):
     WIX = "wix"
     EXTERNAL = "external"
