@@ -15,12 +15,19 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# The status page's browser test drives Debian's Chromium through its chromedriver.
+CHROMEDRIVER := /usr/bin/chromedriver
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(CHROMEDRIVER):
+	$(SUDO) apt-get install -y --no-install-recommends chromium chromium-driver \
+		|| ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium chromium-driver)
+
 run: install
 	$(BIN)/calsync up
 
 # The pipeline tests that prove delivery run on RabbitMQ as well as on Redis (the list is in
 # tests/pipeline/conftest.py); `pytest tests/pipeline --broker rabbitmq` runs them all there.
-test: install
+test: install $(CHROMEDRIVER)
 	$(BIN)/pytest
 
 # The property tests with 5,000 examples each.
