@@ -35,3 +35,9 @@ class DeadLetter(Timestamps, Base):
         db_enum(DeadLetterStatus), default=DeadLetterStatus.FAILING
     )
     parked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    def release(self, dead_letter_after: int) -> None:
+        """An operator's retry: the next run tries the change again, and one more failure
+        parks it again (a change still failing keeps the count it has)."""
+        self.status = DeadLetterStatus.RETRYING
+        self.attempts = min(self.attempts, max(0, dead_letter_after - 1))

@@ -82,7 +82,10 @@ class DeadLetterStatus(StrEnum):
 
 class ConflictStatus(StrEnum):
     OPEN = "OPEN"
-    ACKNOWLEDGED = "ACKNOWLEDGED"
+    ACKNOWLEDGED = "ACKNOWLEDGED"  # the winner is kept
+    RESOLVING = "RESOLVING"  # the losing side's value is to be written to both sides
+    RESOLVED = "RESOLVED"  # it is the agreed value now; the next run writes it
+    SUPERSEDED = "SUPERSEDED"  # the field changed again, or the pair is gone: nothing to keep
 
 
 def db_enum(enum: type[StrEnum]) -> Enum:

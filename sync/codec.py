@@ -12,9 +12,12 @@ from sync.event import (
     CanonicalEvent,
     EventStatus,
     ExternalCalendarOverrides,
+    Field,
+    FieldValue,
     Moment,
     Recurrence,
     Transparency,
+    When,
 )
 from sync.snapshot import RemoteEvent
 
@@ -111,3 +114,33 @@ def remote_from_dict(data: dict[str, Any]) -> RemoteEvent:
         tag=data.get("tag"),
         overrides=overrides_from_dict(data.get("overrides")),
     )
+
+
+def value_to_json(value: FieldValue | CanonicalEvent | None) -> Any:
+    """One side's value in a conflict, as JSON that `value_from_json` reads back: a `when` as
+    its four parts, a whole event (a deletion conflict) as `event_to_dict`."""
+    if isinstance(value, CanonicalEvent):
+        return event_to_dict(value)
+    if isinstance(value, When):
+        return {"start": moment_to_text(value.start), "end": moment_to_text(value.end),
+                "allDay": value.all_day, "timeZone": value.time_zone}  # fmt: skip
+    if isinstance(value, EventStatus | Transparency):
+        return value.value
+    return value
+
+
+def value_from_json(field: Field, data: Any) -> FieldValue:
+    """A field's value written by `value_to_json`; ValueError when it is not one."""
+    try:
+        if field is Field.WHEN:
+            return When(moment_from_text(data["start"]), moment_from_text(data["end"]),
+                        bool(data["allDay"]), data["timeZone"])  # fmt: skip
+        if field is Field.STATUS:
+            return EventStatus(data)
+        if field is Field.TRANSPARENCY:
+            return Transparency(data)
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"not a value of {field.value}: {data!r}") from error
+    if not isinstance(data, str):
+        raise ValueError(f"not a value of {field.value}: {data!r}")
+    return data

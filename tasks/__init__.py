@@ -10,4 +10,5 @@ TASK_MODULES = [
     "tasks.reconfigure",
     "tasks.disconnect",
     "tasks.mail",
+    "tasks.resolution",
 ]

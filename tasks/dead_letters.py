@@ -102,8 +102,7 @@ def retry_letter(context: WorkerContext, letter_id: str) -> DeadLetter | None:
         letter = db.get(DeadLetter, letter_id)
         if letter is None:
             return None
-        letter.status = DeadLetterStatus.RETRYING
-        letter.attempts = max(0, context.settings.dead_letter_after - 1)
+        letter.release(context.settings.dead_letter_after)
         calendar_id = letter.calendar_id
     request_sync(context.gate, calendar_id, "retry", full=True)
     return letter

@@ -31,6 +31,7 @@ DISCONNECT = "tasks.connections.disconnect"
 OPEN_CHANNELS = "tasks.maintenance.open_channels"
 MEND_CHANNEL = "tasks.maintenance.mend_channel"
 APPROVAL_EMAIL = "tasks.mail.send_approval"
+RESOLVE_CONFLICT = "tasks.connections.resolve_conflict"
 
 
 def gate_for(settings: Settings) -> CalendarGate:
@@ -126,3 +127,8 @@ def request_channel_mend(channel_id: str, event: str) -> bool:
 
 def request_approval_email(request_id: str) -> bool:
     return send(APPROVAL_EMAIL, [request_id])
+
+
+def request_conflict_resolution(conflict_id: str) -> bool:
+    """Keep a conflict's losing value on both sides (`tasks.resolution`)."""
+    return send(RESOLVE_CONFLICT, [conflict_id])

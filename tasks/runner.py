@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import (
@@ -27,11 +27,13 @@ from models import (
     TenantStatus,
 )
 from models import Conflict as ConflictRow
+from models import Link as LinkRow
 from models import Side as RowSide
 from models.notifications import close_echoes, complete, has_open
 from models.types import utcnow
 from providers.errors import ProviderError, TransientError
 from sync.actions import Action, Create, Delete, PlanResult, RemoveOrphan, Update
+from sync.codec import value_to_json
 from sync.merge import Conflict
 from sync.planner import plan
 from sync.policy import ConnectionPolicy
@@ -218,17 +220,24 @@ def _record_result(
     run.errors = len(applied.failed) + len(result.errors)
     if result.errors:
         run.error = "; ".join(str(e) for e in result.errors)
-    db.add_all(_conflict_row(connection_id, run.id, c) for c in result.conflicts)
+    if result.conflicts:
+        kept = _kept_links(db, {c.link_id for c in result.conflicts})
+        db.add_all(_conflict_row(connection_id, run.id, c, kept) for c in result.conflicts)
 
 
-def _conflict_row(connection_id: str, run_id: str, conflict: Conflict) -> ConflictRow:
+def _kept_links(db: Session, link_ids: set[str]) -> set[str]:
+    """The links still there after the run (a deletion may have forgotten its pair): a
+    conflict names its link, so that keeping the losing side can be done later."""
+    return set(db.scalars(select(LinkRow.id).where(LinkRow.id.in_(link_ids))))
+
+
+def _conflict_row(connection_id: str, run_id: str, conflict: Conflict, kept: set[str]
+                  ) -> ConflictRow:  # fmt: skip
     return ConflictRow(
-        connection_id=connection_id, link_id=None, sync_run_id=run_id, field=conflict.field,
+        connection_id=connection_id, sync_run_id=run_id, field=conflict.field,
+        link_id=conflict.link_id if conflict.link_id in kept else None,
         policy=conflict.policy.value if conflict.policy else conflict.reason.value,
-        winner=RowSide(conflict.winner.value), base_value=_jsonable(conflict.base_value),
-        wix_value=_jsonable(conflict.wix_value), external_value=_jsonable(conflict.external_value),
+        winner=RowSide(conflict.winner.value), base_value=value_to_json(conflict.base_value),
+        wix_value=value_to_json(conflict.wix_value),
+        external_value=value_to_json(conflict.external_value),
     )  # fmt: skip
-
-
-def _jsonable(value: object) -> object:
-    return value if isinstance(value, str | int | float | bool | None) else str(value)

@@ -381,3 +381,120 @@ class ConnectionStatusResponse(BaseModel):
     openConflicts: int
     calendars: list[CalendarStatusOut]
     cleanup: RunSummary | None = Field(None, description="The disconnect clean-up, once asked")
+
+
+# -- calsync additions: sync runs, conflicts, dead letters ---------------------------------------
+
+
+class SyncRunOut(BaseModel):
+    """One sync of one calendar: what started it, what it did, how long it took."""
+
+    id: str
+    calendarId: str | None = Field(None, description="The external calendar's id")
+    kind: str = Field(description="incremental, full, poll or disconnect")
+    trigger: str = Field(description="webhook, reconcile, resync, connect, retry, resolve, ...")
+    status: str = Field(description="RUNNING, SUCCEEDED or FAILED")
+    startedDate: str
+    finishedDate: str | None = None
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    conflicts: int = 0
+    skipped: int = 0
+    errors: int = 0
+    apiCalls: int = 0
+    durationMs: int | None = None
+    lagMs: int | None = Field(None, description="Notification received to change applied")
+    error: str | None = None
+
+
+class ListSyncRunsResponse(BaseModel):
+    syncRuns: list[SyncRunOut]
+    pagingMetadata: PagingMetadata
+
+
+class ConflictStatusValue(StrEnum):
+    OPEN = "OPEN"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+    RESOLVING = "RESOLVING"
+    RESOLVED = "RESOLVED"
+    SUPERSEDED = "SUPERSEDED"
+
+
+class SideValue(StrEnum):
+    WIX = "WIX"
+    EXTERNAL = "EXTERNAL"
+
+
+class KeepChoice(StrEnum):
+    WINNER = "WINNER"
+    WIX = "WIX"
+    EXTERNAL = "EXTERNAL"
+
+
+class ConflictOut(BaseModel):
+    """A field edited on both sides since the last sync, and how the policy decided it."""
+
+    id: str
+    connectionId: str
+    field: str = Field(description="title, description, location, when, status, transparency; "
+                       "`deleted` when an edit met a deletion")  # fmt: skip
+    baseValue: Any = Field(None, description="The value both sides agreed on before")
+    wixValue: Any = None
+    externalValue: Any = None
+    policy: str = Field(description="The conflict policy, or the rule that decided")
+    winner: SideValue
+    status: ConflictStatusValue
+    decidedDate: str
+    syncRunId: str | None = None
+
+
+class ConflictDetail(ConflictOut):
+    syncRun: SyncRunOut | None = Field(None, description="The run that decided it")
+
+
+class ListConflictsResponse(BaseModel):
+    conflicts: list[ConflictOut]
+    pagingMetadata: PagingMetadata
+
+
+class ConflictResponse(BaseModel):
+    conflict: ConflictDetail
+
+
+class ResolveConflictRequest(BaseModel):
+    keep: KeepChoice = Field(
+        description="WINNER closes the conflict as decided; the losing side (WIX or EXTERNAL) "
+        "has its value written to both sides"
+    )
+
+
+class DeadLetterStatusValue(StrEnum):
+    FAILING = "FAILING"
+    PARKED = "PARKED"
+    RETRYING = "RETRYING"
+
+
+class DeadLetterOut(BaseModel):
+    """A change that keeps failing; parked ones are skipped until retried."""
+
+    id: str
+    connectionId: str
+    calendarId: str | None = Field(None, description="The external calendar's id")
+    changeKey: str
+    action: dict[str, str] = Field(description="kind, side and reason of the failing write")
+    error: str
+    attempts: int
+    status: DeadLetterStatusValue
+    createdDate: str
+    updatedDate: str
+    parkedDate: str | None = None
+
+
+class ListDeadLettersResponse(BaseModel):
+    deadLetters: list[DeadLetterOut]
+    pagingMetadata: PagingMetadata
+
+
+class DeadLetterResponse(BaseModel):
+    deadLetter: DeadLetterOut
