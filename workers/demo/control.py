@@ -7,6 +7,7 @@ own calendar, side by side) and the changes a visitor of the status page asks th
     POST /sessions/{id}/cancel               the owner cancels it
     POST /busy                {system}       the staff member adds a busy event
     POST /busy/{system}/{id}/delete          the staff member deletes an event
+    POST /conflicts           {staff}        owner and staff retitle one session at once
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ def create_control(people: People) -> Starlette:
         people.remove(_system(request.path_params["system"]), request.path_params["id"])
         return JSONResponse({"id": request.path_params["id"]})
 
+    async def conflict(request: Request) -> JSONResponse:
+        staff = _staff(people, (await _body(request)).get("staff"))
+        return JSONResponse({"title": _edit_both_sides(people, staff)})
+
     return Starlette(routes=[
         Route("/state", state),
         Route("/sessions", book, methods=["POST"]),
@@ -68,6 +73,7 @@ def create_control(people: People) -> Starlette:
         Route("/sessions/{id}/cancel", cancel, methods=["POST"]),
         Route("/busy", add_busy, methods=["POST"]),
         Route("/busy/{system}/{id:path}/delete", delete_busy, methods=["POST"]),
+        Route("/conflicts", conflict, methods=["POST"]),
     ], exception_handlers={ValueError: _refused})  # fmt: skip
 
 
@@ -90,9 +96,23 @@ def _next_free_hour(people: People, staff: Staff) -> datetime:
     return slot
 
 
+def _edit_both_sides(people: People, staff: Staff) -> str:
+    """The owner renames a synced session in Wix while the staff member renames its copy:
+    calsync reads both edits in one run, and its conflict policy decides the title."""
+    start, end = _window()
+    own = {(e.title, e.start): e for e in people.calendar(staff.system, start, end)}
+    for session in people.schedule(staff, start + timedelta(days=1), end):
+        copy = own.get((session.title, session.start))
+        if copy is not None and not session.block and "(" not in session.title:
+            people.retitle(session.id, f"{session.title} (room 2)")
+            people.retitle_own(staff.system, copy.id, f"{session.title} (call first)")
+            return session.title
+    raise ValueError(f"staff: {staff.name} has no synced session left to edit")
+
+
 def _entries(entries: list[Entry]) -> list[dict[str, Any]]:
     return [{"id": e.id, "title": e.title, "start": e.start.isoformat(),
-             "end": e.end.isoformat()} for e in entries]  # fmt: skip
+             "end": e.end.isoformat(), "block": e.block} for e in entries]  # fmt: skip
 
 
 def _staff(people: People, name: Any) -> Staff:

@@ -37,6 +37,7 @@ class Entry:
     title: str
     start: datetime
     end: datetime
+    block: bool = False  # on a Wix schedule: calsync's busy block for an external event
 
 
 class People:
@@ -67,6 +68,10 @@ class People:
                  "end": _local(start + timedelta(hours=hours))}  # fmt: skip
         self.world.wix.update_event(self.instance_id, moved, require_revision=False)
 
+    def retitle(self, event_id: str, title: str) -> None:
+        self.world.wix.update_event(self.instance_id, {"id": event_id, "title": title},
+                                    require_revision=False)  # fmt: skip
+
     def cancel(self, event_id: str) -> None:
         self.world.wix.cancel_event(self.instance_id, event_id)
 
@@ -93,6 +98,17 @@ class People:
                                                           check_access=False)  # fmt: skip
             return made.id
         return _put_caldav(self.world, title, start, end)
+
+    def retitle_own(self, system: str, event_id: str, title: str) -> None:
+        if system == "google":
+            self.world.google.patch_event(GOOGLE_USER, event_id, {"summary": title})
+        elif system == "outlook":
+            self.world.graph.state.update_event(self.outlook_user, event_id, {"subject": title},
+                                                check_access=False)  # fmt: skip
+        else:
+            found = cast(DAVEvent, _caldav_calendar(self.world).event_by_uid(event_id))
+            found.icalendar_component["SUMMARY"] = title
+            found.save()
 
     def remove(self, system: str, event_id: str) -> None:
         if system == "google":
@@ -128,8 +144,10 @@ def _graph_time(moment: datetime) -> dict[str, str]:
 
 
 def _wix_entry(event: dict[str, Any]) -> Entry:
+    namespaces = (event.get("extendedFields") or {}).get("namespaces") or {}
     return Entry(str(event["id"]), str(event.get("title", "")),
-                 _parse(event["start"]["utcDate"]), _parse(event["end"]["utcDate"]))  # fmt: skip
+                 _parse(event["start"]["utcDate"]), _parse(event["end"]["utcDate"]),
+                 block=bool(namespaces.get("@calsync/sync")))  # fmt: skip
 
 
 def _google_entry(event: dict[str, Any]) -> Entry:
