@@ -4,71 +4,23 @@ business joins through calsync's real API and OAuth flows, and its three staff c
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from harness.processes import alive, descendants, stop, wait_until
-
-from sandbox.server import free_port
-
-
-@dataclass
-class Demo:
-    control: str
-    log: Path
-
-    def state(self) -> list[dict[str, Any]]:
-        staff: list[dict[str, Any]] = httpx.get(f"{self.control}/state", timeout=10).json()["staff"]
-        return staff
-
-    def titles(self, name: str, side: str) -> list[str]:
-        staff = next(s for s in self.state() if s["name"] == name)
-        return sorted(e["title"] for e in staff[side])
-
-
-def in_sync(staff: dict[str, Any]) -> bool:
-    def seen(side: str) -> list[tuple[str, str, str]]:
-        return sorted((e["title"], e["start"], e["end"]) for e in staff[side])
-
-    return bool(staff["own"]) and seen("wix") == seen("own")
+from harness.demo import Demo, running_demo
+from harness.processes import wait_until
 
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Demo]:
-    api_port, flower_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALSYNC_")}
-    env |= {"CALSYNC_API_PORT": str(api_port), "CALSYNC_FLOWER_PORT": str(flower_port),
-            "CALSYNC_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}"}  # fmt: skip
-    log = tmp_path / "up.log"
-    up = subprocess.Popen([sys.executable, "-m", "workers", "up"], cwd=tmp_path, env=env,
-                          stdout=log.open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
-    published = tmp_path / ".calsync/demo.json"
-    try:
-        wait_until(published.exists, 60, lambda: f"the demo world:\n{log.read_text()[-3000:]}")
-        yield Demo(json.loads(published.read_text())["env"]["CALSYNC_DEMO_CONTROL_URL"], log)
-        everything = descendants(up.pid)
-        up.send_signal(signal.SIGTERM)
-        assert up.wait(60) == 0, log.read_text()[-3000:]
-        wait_until(lambda: not any(alive(pid) for pid in everything), 10, "children to exit")
-    finally:
-        stop(up)
+    with running_demo(tmp_path) as running:
+        yield running
 
 
 def test_make_run_shows_a_demo_business_in_sync_and_follows_each_change(demo: Demo) -> None:
-    def everyone_in_sync() -> bool:
-        staff = demo.state()
-        return len(staff) == 3 and all(in_sync(each) for each in staff)
-
-    wait_until(everyone_in_sync, 60, lambda: f"both sides in sync:\n{demo.log.read_text()[-3000:]}")
+    wait_until(demo.everyone_in_sync, 60, lambda: f"both sides in sync:\n{demo.tail()}")
     assert "demo: three staff calendars connected" in demo.log.read_text()
     alice = next(s for s in demo.state() if s["name"] == "Alice")
     assert "Yoga class" in {e["title"] for e in alice["own"]}  # the weekly class reached Google
