@@ -47,6 +47,9 @@ def beat_scheduler(settings: Settings) -> dict[str, Any]:
         "beat_scheduler": "redbeat.RedBeatScheduler",
         "redbeat_redis_url": redis_url,
         "redbeat_key_prefix": f"{settings.broker_key_prefix}redbeat",
+        # None of the broker's transport options is the Redis client's; said explicitly, as
+        # RedBeat warns at every start when it would fall back to them.
+        "redbeat_redis_options": {},
         # A standby takes over within lock_timeout once the leader is gone.
         "beat_max_loop_interval": 15,
         "redbeat_lock_timeout": 60,

@@ -60,7 +60,8 @@ class Settings(BaseSettings):
     flower_basic_auth: SecretStr | None = None  # "user:password"
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["json", "text"] = "json"
+    # `auto`: text lines on a terminal, JSON lines otherwise (config/logging.py).
+    log_format: Literal["auto", "json", "text"] = "auto"
 
     worker_concurrency: int = Field(2, ge=1, le=64)
     # Redis redelivers an unacked message after this many seconds; it must stay above any

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import uuid
+import warnings
 from typing import Any, NoReturn
 
 import click
@@ -70,10 +72,14 @@ def worker(queues: str, concurrency: int | None, name: str) -> None:
 
     settings = get_settings()
     app = create_celery(settings)
+    # Celery warns root of code run by pickled messages; calsync takes JSON only and its image
+    # runs as an unprivileged user: in a root dev container the warning asks for nothing.
+    warnings.filterwarnings("ignore", "You're running the worker with superuser privileges")
     # Mingle (a second's wait for neighbours at every start) and gossip only serve task
     # revocation and leader election, which calsync does not use; -E keeps Flower's events.
+    # --quiet: no banner, which is no log record (the settings are in the logs and Flower).
     app.worker_main([
-        "worker", "--loglevel", settings.log_level, "-Q", queues, "-n", name, "-E",
+        "--quiet", "worker", "--loglevel", settings.log_level, "-Q", queues, "-n", name, "-E",
         "-c", str(concurrency or settings.worker_concurrency), "--without-mingle",
         "--without-gossip",
     ])  # fmt: skip
@@ -86,7 +92,7 @@ def beat() -> None:
 
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    create_celery(settings).start(["beat", "--loglevel", settings.log_level])
+    create_celery(settings).start(["--quiet", "beat", "--loglevel", settings.log_level])
 
 
 @cli.command()
@@ -97,6 +103,9 @@ def flower() -> None:
     settings = get_settings()
     if settings.flower_basic_auth is None:
         fail("invalid setting CALSYNC_FLOWER_BASIC_AUTH: required (user:password)")
+    # Before Tornado's own colour handler, which it installs only on a bare root logger.
+    configure_logging(settings.log_level, settings.log_format)
+    logging.getLogger("flower.inspector").addFilter(_no_worker_answered)
     import os
 
     # Flower reads its login from the environment, which keeps it out of `ps` output.
@@ -105,6 +114,12 @@ def flower() -> None:
         "flower", f"--address={settings.flower_host}",
         f"--port={settings.flower_port}", "--purge_offline_workers=60",
     ])  # fmt: skip
+
+
+def _no_worker_answered(record: logging.LogRecord) -> bool:
+    """Flower asks the workers for their state when it starts, before a worker started with it
+    can answer, and again for each page; which workers answer is what its page shows."""
+    return record.msg != "Inspect method %s failed" or logging.getLogger().level <= logging.DEBUG
 
 
 @cli.command()

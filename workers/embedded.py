@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import secrets
 import shutil
 from pathlib import Path
@@ -10,6 +11,17 @@ from pathlib import Path
 from models.crypto import new_key
 
 SECRETS_FILE = "secrets.env"
+
+# `pid:role day month year time level message`; Redis marks its levels with . - * #.
+REDIS_LOG_LINE = re.compile(r"^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ ([.\-*#]) (.*)$")
+REDIS_LEVELS = {".": "DEBUG", "-": "DEBUG", "*": "INFO", "#": "WARNING"}
+# Routine start and stop that Redis logs at its warning level: nothing for a person to do.
+REDIS_ROUTINE = (
+    "oO0OoO0OoO0Oo", "Redis version=", "Configuration loaded", "Server initialized",
+    "Running mode=", "Ready to accept connections", "Received SIGTERM", "Received SIGINT",
+    "User requested shutdown", "Calling fsync() on the AOF file", "Removing the pid file",
+    "Redis is now ready to exit", "Saving the final RDB snapshot", "DB saved on disk",
+)  # fmt: skip
 
 
 def redis_executable() -> str:
@@ -60,3 +72,13 @@ def local_secrets(data_dir: Path) -> dict[str, str]:
         if name.strip():
             values[name.strip()] = value.strip()
     return values
+
+
+def redis_log_entry(line: str) -> tuple[str, str] | None:
+    """The level and message of one line of the embedded Redis's log, or None for routine."""
+    if any(routine in line for routine in REDIS_ROUTINE):
+        return None
+    found = REDIS_LOG_LINE.match(line)
+    if found is None:
+        return "WARNING", line
+    return REDIS_LEVELS[found.group(1)], found.group(2).removeprefix("WARNING ")

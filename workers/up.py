@@ -5,15 +5,18 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import redis
 
 from config import Settings, load_settings
+from config.logging import configure_logging, resolve_format
 from models.migrate import upgrade
 from sandbox.server import free_port
-from workers.embedded import local_secrets, redis_command
+from workers.console import Console, ConsoleHandler, worker_output
+from workers.embedded import local_secrets, redis_command, redis_log_entry
 from workers.supervisor import Supervisor
 
 ROLES = ("api", "worker", "beat", "flower")
@@ -24,6 +27,7 @@ def child_env(settings: Settings, overrides: dict[str, str]) -> dict[str, str]:
     env.update(overrides)
     env["CALSYNC_DATA_DIR"] = str(settings.data_dir.resolve())
     env["CALSYNC_DATABASE_URL"] = settings.resolved_database_url()
+    env["CALSYNC_LOG_FORMAT"] = "json"  # records the console can read, whatever it prints
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
@@ -50,14 +54,27 @@ def run(settings: Settings) -> None:
             overrides["CALSYNC_ENCRYPTION_KEYS"] = generated["CALSYNC_ENCRYPTION_KEYS"]
         if settings.flower_basic_auth is None:
             overrides["CALSYNC_FLOWER_BASIC_AUTH"] = generated["CALSYNC_FLOWER_BASIC_AUTH"]
-    supervisor = Supervisor()
+    console = _console(settings)
+    supervisor = Supervisor(output=console.child_output)
     supervisor.install_signal_handlers()
     try:
         final = _start_children(settings, supervisor, overrides)
     except BaseException:
+        console.release()  # what the children said before they failed
         supervisor.stop_all()
         raise
-    supervisor.run(on_tick=_ReadinessAnnouncer(final).check)
+    console.header(_announce(final, embedded_redis=settings.uses_embedded_broker))
+    supervisor.run(on_tick=_ReadinessAnnouncer(final, console.say).check)
+
+
+def _console(settings: Settings) -> Console:
+    """Text on a terminal, JSON lines otherwise (or as `CALSYNC_LOG_FORMAT` says); `calsync
+    up`'s own records go the same way."""
+    fmt = resolve_format(settings.log_format, sys.stdout)
+    console = Console(fmt, verbose=settings.log_level == "DEBUG",
+                      readers={"redis": redis_log_entry, "worker": worker_output})  # fmt: skip
+    configure_logging(settings.log_level, handler=ConsoleHandler(console))
+    return console
 
 
 def _start_children(
@@ -76,7 +93,6 @@ def _start_children(
     upgrade(final.resolved_database_url())
     for role in ROLES:
         supervisor.add(role, [sys.executable, "-m", "workers", role], env)
-    _announce(final)
     return final
 
 
@@ -87,19 +103,24 @@ def _settings_overrides(overrides: dict[str, str], settings: Settings) -> dict[s
     return values
 
 
-def _announce(settings: Settings) -> None:
+def _announce(settings: Settings, embedded_redis: bool) -> list[str]:
+    """What `calsync up` prints first: one line per service with its address."""
     user = (settings.flower_basic_auth.get_secret_value().split(":", 1)[0]
             if settings.flower_basic_auth else "-")  # fmt: skip
     secrets_file = Path(settings.data_dir) / "secrets.env"
+    broker = _redact(settings.broker_url or "")
     lines = [
-        f"calsync API     http://{settings.api_host}:{settings.api_port}  (/readyz, /docs)",
-        f"Flower          http://{settings.flower_host}:{settings.flower_port}  (user {user}"
+        "calsync is starting; Ctrl-C stops everything.",
+        f"  api       http://{settings.api_host}:{settings.api_port}  (/docs, /readyz, /metrics)",
+        f"  flower    http://{settings.flower_host}:{settings.flower_port}  (user {user}"
         + (f", password in {secrets_file})" if secrets_file.exists() else ")"),
-        f"database        {_redact(settings.resolved_database_url())}",
-        f"broker          {_redact(settings.broker_url or '')}",
-        "Ctrl-C stops everything.",
+        f"  worker    takes tasks from {broker}",
+        f"  beat      sends periodic tasks to {broker}",
     ]
-    print("\n".join(lines), flush=True)
+    if embedded_redis:
+        lines.append(f"  redis     {broker}  (embedded, data in {settings.data_dir})")
+    lines.append(f"  database  {_redact(settings.resolved_database_url())}")
+    return lines
 
 
 def _redact(url: str) -> str:
@@ -110,10 +131,11 @@ def _redact(url: str) -> str:
 
 
 class _ReadinessAnnouncer:
-    """Prints one line when /readyz first answers 200, so a newcomer knows it is up."""
+    """Says so once /readyz first answers 200, so a newcomer knows it is up."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, say: Callable[[str], None]) -> None:
         self.url = f"http://{settings.api_host}:{settings.api_port}/readyz"
+        self.say = say
         self.started = time.monotonic()
         self.done = False
 
@@ -126,4 +148,4 @@ class _ReadinessAnnouncer:
             return
         if ready:
             self.done = True
-            print(f"ready in {time.monotonic() - self.started:.1f}s", flush=True)
+            self.say(f"ready in {time.monotonic() - self.started:.1f}s")

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -52,7 +54,7 @@ def test_calsync_up_runs_everything_restarts_children_and_stops_cleanly(tmp_path
         assert (tmp_path / ".calsync/calsync.db").exists()
 
         # A task goes through the embedded Redis to the worker.
-        broker = next(word for word in log().split() if word.startswith("redis://127.0.0.1"))
+        broker = re.findall(r"redis://127\.0\.0\.1:\d+/0", log())[0]
         check_env = env | {
             "CALSYNC_BROKER_URL": broker,
             "CALSYNC_DATA_DIR": str(tmp_path / ".calsync"),
@@ -72,4 +74,8 @@ def test_calsync_up_runs_everything_restarts_children_and_stops_cleanly(tmp_path
         raise
     up.send_signal(signal.SIGTERM)
     assert up.wait(60) == 0, log()
+    # Not a terminal: JSON lines, each naming the service that wrote it.
+    records = [json.loads(line) for line in (tmp_path / "up.log").read_text().splitlines()]
+    assert {"up", "worker"} <= {record["service"] for record in records}
+    assert all(record["level"] and "msg" in record for record in records)
     wait_until(lambda: not any(alive(pid) for pid in everything), 10, "children to exit")
