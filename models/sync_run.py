@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, new_id
 from models.enums import RunStatus, db_enum
-from models.types import UTCDateTime, utcnow
+from models.types import PortableJSON, UTCDateTime, utcnow
 
 
 class SyncRun(Base):
@@ -36,3 +37,8 @@ class SyncRun(Base):
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     lag_ms: Mapped[int | None] = mapped_column(Integer)  # notification received -> applied
     error: Mapped[str | None] = mapped_column(Text)
+    # Actions planned and applied so far (kept up to date while a large run goes on), and what
+    # the run did: [{"action", "side", "reason", "outcome", "count"}] (`tasks.run_summary`).
+    planned: Mapped[int | None] = mapped_column(Integer)
+    progress: Mapped[int | None] = mapped_column(Integer)
+    actions: Mapped[list[dict[str, Any]] | None] = mapped_column(PortableJSON)

@@ -44,6 +44,8 @@ from tasks.context import WorkerContext
 from tasks.dead_letters import DeadLetters
 from tasks.link_store import BeatingLinkStore, DatabaseLinkStore
 from tasks.policy import policy_for
+from tasks.progress import CountingLinkStore, RunProgress
+from tasks.run_summary import RunReport, planned_actions, report
 from tasks.sides import sides_for
 
 # Runs asked for by notifications; when an earlier run already covered every one of them,
@@ -100,10 +102,10 @@ def run_calendar(
             providers[Side.EXTERNAL], Side.EXTERNAL, None if full else calendar.cursor
         )
         result = plan_run(links, wix, ext, policy_for(connection, calendar))
-        applied = apply_plan(
-            result, providers, BeatingLinkStore(links, heartbeat), skip=dead.is_parked,
-            on_failure=dead.record,
-        )  # fmt: skip
+        progress = RunProgress(context, run_id, planned_actions(result, dead.is_parked))
+        saving = CountingLinkStore(BeatingLinkStore(links, heartbeat), progress)
+        applied = apply_plan(result, providers, saving, skip=dead.is_parked,
+                             on_failure=dead.record)  # fmt: skip
     except ProviderError as error:
         _finish(context, run_id, clock, sides.calls if sides else 0, error=error)
         return RunOutcome(run_id, 0, 0, stopped_by=error)
@@ -115,6 +117,7 @@ def run_calendar(
     # action went through may move the cursors on.
     complete_run = applied.stopped_by is None and not applied.failed and not result.errors
     _finish(context, run_id, clock, sides.calls, result=result, applied=applied,
+            summary=report(result, applied, dead.is_parked),
             started=started if complete_run else None,
             cursors=(wix_next, ext_next) if complete_run else None)  # fmt: skip
     return RunOutcome(run_id, len(applied.done), len(applied.failed), _retry_reason(applied))
@@ -168,6 +171,7 @@ def _finish(
     *,
     result: PlanResult | None = None,
     applied: Applied | None = None,
+    summary: RunReport | None = None,
     error: ProviderError | None = None,
     started: datetime | None = None,
     cursors: tuple[str, str] | None = None,
@@ -185,6 +189,9 @@ def _finish(
         run.api_calls = api_calls
         if result is not None and applied is not None:
             _record_result(db, run, connection.id, result, applied)
+        if summary is not None:
+            run.planned, run.progress = summary.planned, summary.applied
+            run.actions = summary.actions
         stopped = error or (applied.stopped_by if applied else None)
         run.status = RunStatus.FAILED if stopped or run.error else RunStatus.SUCCEEDED
         if stopped is not None:

@@ -1,5 +1,6 @@
 """`GET connections/{id}/sync-runs` (calsync addition): the connection's sync runs, newest
-first, a page at a time: what started each, what it did, how long it took and its lag."""
+first, a page at a time: what started each, what it did (its actions counted by kind, side,
+reason code and outcome), how long it took and its lag, and how far a large one has got."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from api.external_calendars.common import calendars_of, rfc3339, tenant_connecti
 from api.external_calendars.connections import ConnectionId
 from api.external_calendars.keyset import page, position
 from api.external_calendars.paging import DEFAULT_LIMIT, Cursor, Limit
-from api.external_calendars.schema import ListSyncRunsResponse, SyncRunOut
+from api.external_calendars.schema import ListSyncRunsResponse, RunActionCount, SyncRunOut
 from models import SyncRun
 from models.db import session_scope
 
@@ -54,4 +55,6 @@ def run_out(run: SyncRun, remote_ids: dict[str, str]) -> SyncRunOut:
         finishedDate=rfc3339(run.finished_at), created=run.created, updated=run.updated,
         deleted=run.deleted, conflicts=run.conflicts, skipped=run.skipped, errors=run.errors,
         apiCalls=run.api_calls, durationMs=run.duration_ms, lagMs=run.lag_ms, error=run.error,
+        planned=run.planned, progress=run.progress,
+        actions=None if run.actions is None else [RunActionCount(**a) for a in run.actions],
     )  # fmt: skip

@@ -386,6 +386,17 @@ class ConnectionStatusResponse(BaseModel):
 # -- calsync additions: sync runs, conflicts, dead letters ---------------------------------------
 
 
+class RunActionCount(BaseModel):
+    """How many of one kind of action a run planned, by side, reason code and outcome."""
+
+    action: str = Field(description="Create, Update, Delete, SaveLink, ForgetLink, "
+                        "RemoveOrphan, or Skip (a change seen and left alone)")  # fmt: skip
+    side: str = Field(description="wix or external: where it writes (or was seen)")
+    reason: str = Field(description="The reason code, e.g. CREATED_IN_WIX, ECHO")
+    outcome: str = Field(description="done, failed, parked (a dead letter) or skipped")
+    count: int
+
+
 class SyncRunOut(BaseModel):
     """One sync of one calendar: what started it, what it did, how long it took."""
 
@@ -406,6 +417,9 @@ class SyncRunOut(BaseModel):
     durationMs: int | None = None
     lagMs: int | None = Field(None, description="Notification received to change applied")
     error: str | None = None
+    planned: int | None = Field(None, description="Actions planned (a large run: from its start)")
+    progress: int | None = Field(None, description="Actions applied so far, of `planned`")
+    actions: list[RunActionCount] | None = None
 
 
 class ListSyncRunsResponse(BaseModel):

@@ -154,6 +154,9 @@ def test_keeping_the_losing_side_writes_its_value_to_both_calendars(
     assert (found["field"], found["winner"]) == ("title", "WIX")
     assert found["externalValue"] == "Yoga (Alice)"
     wait_until(lambda: both_read("Yoga (Wix)"), 30, "the winner on both sides")
+    decided = client.get(f"{V2}/conflicts/{found['id']}", headers=tenant.headers).json()
+    assert {"action": "Update", "side": "external", "reason": "CONFLICT_WIX_WINS",
+            "outcome": "done", "count": 1} in decided["conflict"]["syncRun"]["actions"]  # fmt: skip
 
     kept = client.post(f"{V2}/conflicts/{found['id']}:resolve", headers=tenant.headers,
                        json={"keep": "EXTERNAL"})  # fmt: skip
