@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     notification_max_wait_seconds: float = Field(0.3, ge=0, le=300)
     # A change failing this many runs in a row is parked as a dead letter.
     dead_letter_after: int = Field(5, ge=1)
+    # A connection whose runs failed this many times in a row is broken: its business is told
+    # once (`tasks/alerts.py`) while it keeps trying; throttled runs do not count.
+    alert_after_failed_runs: int = Field(5, ge=1)
     # Requests per second allowed per provider account (a token bucket shared by all workers).
     google_requests_per_second: float = Field(5.0, gt=0)
     microsoft_requests_per_second: float = Field(4.0, gt=0)

@@ -69,6 +69,18 @@ def check_url(url: str, allow_private: bool = False) -> None:
             raise UnsafeAddress(f"{host} resolves to {address}, {refusal}; refused")
 
 
+def check_webhook_url(url: str) -> None:
+    """Where calsync may POST a tenant's notices: https to a public address, or a receiver on
+    this machine (every address loopback), where plain http will do. Raises like `check_url`."""
+    parts = urlsplit(url)
+    local = parts.scheme in ALLOWED_SCHEMES and bool(parts.hostname) and all(
+        _embedded_ipv4(address).is_loopback for address in resolve(str(parts.hostname), 0)
+    )
+    if parts.scheme == "http" and parts.hostname and not local:
+        raise UnsafeAddress("plain http is allowed to a loopback address only; use https")
+    check_url(url, allow_private=local)
+
+
 def resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)

@@ -10,5 +10,6 @@ TASK_MODULES = [
     "tasks.reconfigure",
     "tasks.disconnect",
     "tasks.mail",
+    "tasks.alerts",
     "tasks.resolution",
 ]

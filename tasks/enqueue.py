@@ -31,6 +31,7 @@ DISCONNECT = "tasks.connections.disconnect"
 OPEN_CHANNELS = "tasks.maintenance.open_channels"
 MEND_CHANNEL = "tasks.maintenance.mend_channel"
 APPROVAL_EMAIL = "tasks.mail.send_approval"
+BREAK_ALERT = "tasks.mail.break_alert"
 RESOLVE_CONFLICT = "tasks.connections.resolve_conflict"
 
 
@@ -127,6 +128,11 @@ def request_channel_mend(channel_id: str, event: str) -> bool:
 
 def request_approval_email(request_id: str) -> bool:
     return send(APPROVAL_EMAIL, [request_id])
+
+
+def request_break_alert(alert_id: str) -> bool:
+    """Tell a connection's business it broke (`tasks.alerts`)."""
+    return send(BREAK_ALERT, [alert_id])
 
 
 def request_conflict_resolution(conflict_id: str) -> bool:

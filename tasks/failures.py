@@ -1,5 +1,5 @@
 """A connection that stops syncing until a person acts (reconnects, fixes access): one way to
-mark it, with Wix's error reason."""
+mark it, with Wix's error reason; its business is told once per break (`tasks.breaks`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 
 from models import Connection, ConnectionStatus, ErrorReason
 from providers.errors import PermanentError, PermanentReason
+from tasks.breaks import announce, break_reason, open_break
 from tasks.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -24,15 +25,18 @@ def reason_for(error: PermanentError, default: ErrorReason | None = None) -> Err
 
 def mark_failed(context: WorkerContext, connection_id: str, reason: ErrorReason | None,
                 message: str) -> None:  # fmt: skip
-    """ERROR with `reason`; a connection disconnected meanwhile stays as it is."""
+    """ERROR with `reason`; a connection disconnected meanwhile stays as it is. Locked, so
+    that of two workers refused at once only one opens the break."""
     with context.sessions() as db, db.begin():
-        connection = db.get(Connection, connection_id)
+        connection = db.get(Connection, connection_id, with_for_update=True)
         if connection is None or connection.status is ConnectionStatus.DISCONNECTED:
             return
         connection.status, connection.error_reason = ConnectionStatus.ERROR, reason
         connection.error_message = message[:2000]
+        alert = open_break(db, connection, break_reason(reason))
     log.warning("connection needs attention", extra={
         "connection_id": connection_id, "reason": reason.value if reason else None})  # fmt: skip
+    announce(alert)
 
 
 def mark_refused(context: WorkerContext, connection_id: str, error: PermanentError,

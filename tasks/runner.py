@@ -40,6 +40,7 @@ from sync.policy import ConnectionPolicy
 from sync.side import Side
 from sync.snapshot import SideSnapshot
 from tasks.apply import Applied, apply_plan, read_side
+from tasks.breaks import after_run, announce
 from tasks.context import WorkerContext
 from tasks.dead_letters import DeadLetters
 from tasks.link_store import BeatingLinkStore, DatabaseLinkStore
@@ -205,6 +206,8 @@ def _finish(
             _advance(db, connection.id, (ConnectionStatus.SYNC_IN_PROGRESS,),
                      ConnectionStatus.SYNCED)  # fmt: skip
             connection.last_synced_at = run.finished_at
+        alert = after_run(db, connection, run.status, stopped, context.settings)
+    announce(alert)
 
 
 def _advance(db: Session, connection_id: str, allowed: tuple[ConnectionStatus, ...],

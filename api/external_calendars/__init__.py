@@ -13,6 +13,7 @@ from api.external_calendars import (
     connections,
     dead_letters,
     events,
+    notifications,
     reconfigure,
     runs,
     status,
@@ -21,5 +22,6 @@ from api.external_calendars import (
 PREFIX = "/bookings/v2/external-calendars"
 
 router = APIRouter(prefix=PREFIX, tags=["External Calendars (v2)"])
-for module in (catalog, connections, reconfigure, status, runs, conflicts, dead_letters, events):
+for module in (catalog, connections, reconfigure, status, runs, conflicts, dead_letters, events,
+               notifications):  # fmt: skip
     router.include_router(module.router)

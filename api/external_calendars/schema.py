@@ -6,6 +6,7 @@ API v2 (`bookings/v2/external-calendars`), see docs/api.md.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -381,6 +382,46 @@ class ConnectionStatusResponse(BaseModel):
     openConflicts: int
     calendars: list[CalendarStatusOut]
     cleanup: RunSummary | None = Field(None, description="The disconnect clean-up, once asked")
+
+
+# -- calsync additions: who is told when a connection breaks -----------------------------------
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def _email_address(value: str | None) -> str | None:
+    if value is not None and not _EMAIL.fullmatch(value):
+        raise ValueError("must be an email address, like owner@studio.example")
+    return value
+
+
+class NotificationSettings(BaseModel):
+    """calsync addition: who is told, once per break, when a connection stops syncing."""
+
+    email: Annotated[Text | None, AfterValidator(_email_address)] = Field(
+        None, max_length=320, examples=["owner@studio.example"],
+        description="Where the email goes; null for no email",
+    )  # fmt: skip
+    webhookUrl: Text | None = Field(
+        None, max_length=2048, examples=["http://127.0.0.1:9000/calsync-alerts"],
+        description="Where the signed JSON is POSTed: https, or http to a receiver on loopback; "
+        "null for no webhook",
+    )  # fmt: skip
+
+
+class UpdateNotificationSettingsRequest(BaseModel):
+    notificationSettings: NotificationSettings
+    rotateWebhookSecret: bool = Field(
+        False, description="A new webhook secret although the URL stays (the old one stops)"
+    )
+
+
+class NotificationSettingsResponse(BaseModel):
+    notificationSettings: NotificationSettings
+    webhookSecret: str | None = Field(
+        None, description="Shown once: when the webhook URL is set or changed, or the secret "
+        "rotated. Deliveries are signed with it (docs/api.md, Break alerts)",
+    )  # fmt: skip
 
 
 # -- calsync additions: sync runs, conflicts, dead letters ---------------------------------------
