@@ -50,23 +50,22 @@ class Connector:
                                 headers={"Authorization": f"Bearer {api_key}"})  # fmt: skip
         self.done_url = f"{api_base_url}/status"
         listed = _checked(self.api.get(f"{V2}/providers")).json()["providers"]
-        self.provider_ids = {p["name"]: p["id"] for p in listed}
+        self.providers = {p["name"]: p for p in listed}
+        self.consents = {"google": self._consent_google, "outlook": self._consent_microsoft}
 
     def connect(self, staff: Staff) -> str:
-        """Connect the staff member's calendar; returns the connection id."""
-        if staff.system == "caldav":
-            return self._by_credentials(staff)
-        consent = self._consent_google if staff.system == "google" else self._consent_microsoft
-        return self._by_oauth(staff, consent)
+        """Connect the staff member's calendar the way its provider's listing says; returns
+        the connection id."""
+        provider = self.providers[PROVIDER_NAMES[staff.system]]
+        if "OAUTH" in provider["features"]["connectMethods"]:
+            return self._by_oauth(staff, provider["id"], self.consents[staff.system])
+        return self._by_credentials(staff, provider["id"])
 
     def close(self) -> None:
         self.api.close()
 
-    def _provider(self, staff: Staff) -> str:
-        return self.provider_ids[PROVIDER_NAMES[staff.system]]
-
-    def _by_oauth(self, staff: Staff, consent: Callable[[str], str]) -> str:
-        body = {"scheduleId": staff.schedule_id, "providerId": self._provider(staff),
+    def _by_oauth(self, staff: Staff, provider_id: str, consent: Callable[[str], str]) -> str:
+        body = {"scheduleId": staff.schedule_id, "providerId": provider_id,
                 "redirectUrl": self.done_url}  # fmt: skip
         asked = _checked(self.api.post(f"{V2}/connections:connectByOAuth", json=body))
         back = self.api.get(consent(asked.json()["oauthUrl"]))  # the provider sends us back
@@ -74,9 +73,9 @@ class Connector:
             raise RuntimeError(f"the OAuth callback answered {back.status_code}: {back.text}")
         return parse_qs(urlsplit(back.headers["location"]).query)["connectionId"][0]
 
-    def _by_credentials(self, staff: Staff) -> str:
+    def _by_credentials(self, staff: Staff, provider_id: str) -> str:
         user, password = self.world.caldav.credentials(self.world.caldav.username)
-        body = {"scheduleId": staff.schedule_id, "providerId": self._provider(staff),
+        body = {"scheduleId": staff.schedule_id, "providerId": provider_id,
                 "email": user, "password": password, "serverUrl": self.world.caldav.base_url}
         made = _checked(self.api.post(f"{V2}/connections:connectByCredentials", json=body))
         connection_id = str(made.json()["connection"]["id"])

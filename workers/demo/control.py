@@ -21,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from workers.demo.people import SYSTEMS, Entry, People, Staff
+from workers.demo.own_calendars import Entry
+from workers.demo.people import SYSTEMS, People, Staff
 
 DAYS_SHOWN = 7
 
