@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Literal
 
+from harness.clock import now
 from harness.processes import descendants, stop, wait_until
 
 from config.logging import resolve_format
@@ -30,8 +31,13 @@ BANNERS = (
 
 
 def record(level: str, logger: str, msg: str, **fields: object) -> str:
-    return json.dumps({"ts": "2030-01-02T03:04:05.000+00:00", "level": level, "logger": logger,
-                       "msg": msg, **fields})  # fmt: skip
+    return json.dumps({"ts": now().isoformat(timespec="milliseconds"), "level": level,
+                       "logger": logger, "msg": msg, **fields})  # fmt: skip
+
+
+def redis_line(role: str, mark: str, message: str) -> str:
+    """A line of Redis's log: `pid:role day month year time level message`."""
+    return f"9:{role} {now():%d %b %Y %H:%M:%S}.869 {mark} {message}"
 
 
 def console(fmt: Literal["json", "text"], verbose: bool = False) -> tuple[Console, io.StringIO]:
@@ -78,8 +84,8 @@ def test_json_lines_name_the_service_and_keep_the_record() -> None:
     shown.child_output("worker", record("ERROR", "tasks.runner", "failed", calendar_id="c1",
                                         exc="Traceback\nKeyError: 'x'"))  # fmt: skip
     shown.child_output("worker", "worker: Warm shutdown (MainProcess)\n")
-    shown.child_output("redis", "12:C 07 Dec 2030 17:31:48.869 # Redis version=6.2.14")
-    shown.child_output("redis", "12:M 07 Dec 2030 17:31:48.870 # WARNING Memory overcommit")
+    shown.child_output("redis", redis_line("C", "#", "Redis version=6.2.14"))
+    shown.child_output("redis", redis_line("M", "#", "WARNING Memory overcommit"))
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [line["msg"] for line in lines[:2]] == ["calsync is starting",
                                                    "api http://127.0.0.1:8000"]  # fmt: skip
@@ -92,10 +98,12 @@ def test_json_lines_name_the_service_and_keep_the_record() -> None:
 
 
 def test_routine_redis_lines_are_left_out() -> None:
-    assert redis_log_entry("9:C 07 Dec 2030 17:31:48.869 # Configuration loaded") is None
+    assert redis_log_entry(redis_line("C", "#", "Configuration loaded")) is None
     assert redis_log_entry("9:signal-handler (1796665141) Received SIGTERM scheduling") is None
-    assert redis_log_entry("9:M 07 Dec 2030 17:31:49.000 # Short read or OOM loading DB") == (
+    assert redis_log_entry(redis_line("M", "#", "Short read or OOM loading DB")) == (
         "WARNING", "Short read or OOM loading DB")
+    assert redis_log_entry(redis_line("M", "*", "Background AOF rewrite started")) == (
+        "INFO", "Background AOF rewrite started")
 
 
 def test_auto_is_text_on_a_terminal_and_json_elsewhere() -> None:
