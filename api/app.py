@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine_for(settings.resolved_database_url())
-    app.state.metrics = metrics.Metrics(app.state.engine)
+    app.state.metrics = metrics.Metrics(app.state.engine, settings)
     app.add_middleware(DirectWebhooks, state=app.state)  # inside the metrics and NUL checks
     app.add_middleware(metrics.RequestMetrics, metrics=app.state.metrics)
     errors.install(app)

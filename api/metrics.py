@@ -1,57 +1,27 @@
-"""Prometheus metrics: HTTP traffic plus gauges read from the database at scrape time."""
+"""Prometheus metrics: HTTP traffic here, and at scrape time the database's gauges
+(`api/database_gauges.py`), the workers' calls to calendar systems (`api/provider_calls.py`)
+and the broker's queue depths (`api/broker_queues.py`). docs/operations.md lists them all."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
-from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from models import Conflict, ConflictStatus, Connection, InboxItem
+from api.broker_queues import QueueDepthCollector
+from api.database_gauges import DatabaseCollector
+from api.provider_calls import ProviderCallsCollector
+from config import Settings
 
 router = APIRouter(tags=["health"])
 
 
-class DatabaseCollector(Collector):
-    """Counts that operators alert on: connections by status, inbox backlog, open conflicts."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        with self.engine.connect() as db:
-            by_status = db.execute(
-                select(Connection.status, func.count()).group_by(Connection.status)
-            ).all()
-            inbox = db.execute(select(InboxItem.status, func.count()).group_by(InboxItem.status))
-            open_conflicts = db.scalar(
-                select(func.count()).where(Conflict.status == ConflictStatus.OPEN)
-            )
-        connections = GaugeMetricFamily(
-            "calsync_connections", "Connections by status", labels=["status"]
-        )
-        for status, count in by_status:
-            connections.add_metric([str(status)], count)
-        yield connections
-        backlog = GaugeMetricFamily(
-            "calsync_inbox_items", "Inbox items by status", labels=["status"]
-        )
-        for item_status, count in inbox:
-            backlog.add_metric([str(item_status)], count)
-        yield backlog
-        yield GaugeMetricFamily(
-            "calsync_open_conflicts", "Conflicts not yet acknowledged", value=open_conflicts or 0
-        )
-
-
 class Metrics:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "calsync_http_requests",
@@ -65,7 +35,9 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
         )
-        self.registry.register(DatabaseCollector(engine))
+        self.registry.register(DatabaseCollector(engine, settings))
+        self.registry.register(ProviderCallsCollector(settings))
+        self.registry.register(QueueDepthCollector(settings))
 
 
 class RequestMetrics:

@@ -25,6 +25,7 @@ from providers.base import (
     SyncWindow,
 )
 from tasks.context import WorkerContext
+from tasks.provider_calls import MeteredAccount, calls_of
 
 
 def sync_window(settings: Settings, now: datetime | None = None) -> SyncWindow:
@@ -58,7 +59,8 @@ def open_account(
 
     hooks = AccountHooks(context.http, before_request, keep)
     entry = registry.entry(system or connection.provider, context.settings)
-    return entry.open_account(context.settings, source_of(connection), hooks)
+    opened = entry.open_account(context.settings, source_of(connection), hooks)
+    return MeteredAccount(opened, entry.id, calls_of(context))  # every call timed for /metrics
 
 
 @contextmanager

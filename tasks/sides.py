@@ -19,6 +19,7 @@ from providers.wix.http import TokenCache, system_clock
 from sync.side import Side
 from tasks.accounts import calendar_info, open_account, sync_window
 from tasks.context import WorkerContext
+from tasks.provider_calls import WIX, calls_of, metered_calendar
 from tasks.throttle import Quota
 
 # A wait longer than this is not slept in a worker: the run is retried later instead.
@@ -81,8 +82,9 @@ def _wix_side(context: WorkerContext, connection: Connection, count: Callable[[]
     store = context.settings.wix_local_store_url
     if store:
         hook = throttled(context, f"wix:{connection.tenant_id}", "local", count)
-        return LocalCalendar(store, f"wix-{connection.schedule_id}", context.http,
-                             before_request=hook)  # fmt: skip
+        stand_in = LocalCalendar(store, f"wix-{connection.schedule_id}", context.http,
+                                 before_request=hook)  # fmt: skip
+        return metered_calendar(stand_in, WIX, calls_of(context))
     if not context.settings.wix_app_id:
         raise NoProvider("the Wix app is not configured (CALSYNC_WIX_APP_ID)")
     hook = throttled(context, f"wix:{connection.tenant_id}", "wix", count)
@@ -92,7 +94,9 @@ def _wix_side(context: WorkerContext, connection: Connection, count: Callable[[]
         assert tenant is not None, "a connection belongs to a tenant"
         instance_id = tenant.wix_instance_id
     tag = registry.entry(connection.provider, context.settings).id
-    return app.schedule(instance_id, connection.schedule_id, sync_window(context.settings), tag)
+    schedule = app.schedule(instance_id, connection.schedule_id, sync_window(context.settings),
+                            tag)  # fmt: skip
+    return metered_calendar(schedule, WIX, calls_of(context))
 
 
 @lru_cache(maxsize=1)
