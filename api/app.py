@@ -1,4 +1,5 @@
-"""The HTTP app: webhooks, OAuth callbacks, the External Calendars API, health and metrics."""
+"""The HTTP app: webhooks, OAuth callbacks, the External Calendars API, health, metrics and
+the status page."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api import errors, external_calendars, health, metrics, v1, webhooks
 from api.oauth import callback as oauth_callback
+from api.status_page import status_router
 from api.webhooks.direct import DirectWebhooks
 from config import Settings, get_settings
 from models.db import engine_for
@@ -45,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(external_calendars.router)
     app.include_router(v1.router)
     app.include_router(oauth_callback.router)
+    app.include_router(status_router())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     flower_host: str = "127.0.0.1"
     flower_port: int = Field(5555, ge=1, le=65535)
     flower_basic_auth: SecretStr | None = None  # "user:password"
+    # The status page's "user:password"; Flower's when unset; with neither, no status page.
+    status_basic_auth: SecretStr | None = None
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # `auto`: text lines on a terminal, JSON lines otherwise (config/logging.py).
@@ -198,7 +200,7 @@ class Settings(BaseSettings):
                 ) from None
         return keys
 
-    @field_validator("flower_basic_auth")
+    @field_validator("flower_basic_auth", "status_basic_auth")
     @classmethod
     def _basic_auth(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and ":" not in value.get_secret_value():
@@ -219,6 +221,10 @@ class Settings(BaseSettings):
     @property
     def uses_embedded_broker(self) -> bool:
         return self.broker_url is None
+
+    def status_credentials(self) -> SecretStr | None:
+        """`user:password` for the status page: its own, else Flower's (operators use both)."""
+        return self.status_basic_auth or self.flower_basic_auth
 
     def resolved_database_url(self) -> str:
         if self.database_url:

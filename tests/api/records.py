@@ -95,3 +95,11 @@ def store_pair(engine: Engine, settings: Settings, owner: TenantKey,
     connection_id = seed_connection(engine, settings, owner, "s1", Provider.LOCAL, (ALICE,),
                                     server_url=served.base_url)  # fmt: skip
     return Pair(state, served.base_url, "", connection_id)
+
+
+def status_of(engine: Engine, model: Any, record_id: str) -> Any:
+    """The status a conflict, dead letter or run has now."""
+    with session_scope(engine) as db:
+        record = db.get(model, record_id)
+        assert record is not None
+        return record.status

@@ -12,7 +12,7 @@ from conftest import Queued, TenantKey, seed_connection
 from fastapi.testclient import TestClient
 from harness.pipeline import Pair, broker_drained, event_body
 from harness.processes import Launch, wait_until
-from records import add_conflict, add_run, calendar_of, store_pair
+from records import add_conflict, add_run, calendar_of, status_of, store_pair
 from sqlalchemy import Engine
 
 from config import Settings
@@ -25,13 +25,6 @@ from tasks.resolution import keep_losing_value
 
 V2 = "/bookings/v2/external-calendars"
 RESOLVE = "tasks.connections.resolve_conflict"
-
-
-def status_of(engine: Engine, conflict_id: str) -> ConflictStatus:
-    with session_scope(engine) as db:
-        row = db.get(Conflict, conflict_id)
-        assert row is not None
-        return row.status
 
 
 def test_conflicts_are_listed_by_status_and_shown_with_their_run(
@@ -61,7 +54,7 @@ def test_conflicts_are_listed_by_status_and_shown_with_their_run(
         hidden = client.request("GET" if path.endswith(theirs) else "POST", path,
                                 headers=tenant.headers, json={"keep": "WINNER"})  # fmt: skip
         assert hidden.status_code == 404 and hidden.json()["details"]["field"] == "conflictId"
-    assert status_of(engine, theirs) is ConflictStatus.OPEN
+    assert status_of(engine, Conflict, theirs) is ConflictStatus.OPEN
 
 
 def test_keeping_the_winner_closes_the_conflict(
@@ -73,7 +66,7 @@ def test_keeping_the_winner_closes_the_conflict(
     for body, field in (({"keep": "BOTH"}, "keep"), ({}, "keep")):
         refused = client.post(url, headers=tenant.headers, json=body)
         assert refused.status_code == 400 and refused.json()["details"]["field"] == field
-    assert status_of(engine, conflict_id) is ConflictStatus.OPEN
+    assert status_of(engine, Conflict, conflict_id) is ConflictStatus.OPEN
 
     for keep in ("WINNER", "WIX"):  # the winner by name, or by side; asking again is harmless
         kept = client.post(url, headers=tenant.headers, json={"keep": keep})
@@ -95,7 +88,7 @@ def test_the_deleted_side_of_an_edit_cannot_be_kept(
     refused = client.post(f"{V2}/conflicts/{conflict_id}:resolve", headers=tenant.headers,
                           json={"keep": "WIX"})  # fmt: skip
     assert refused.status_code == 409 and refused.json()["details"]["code"] == "NOT_REVERSIBLE"
-    assert status_of(engine, conflict_id) is ConflictStatus.OPEN
+    assert status_of(engine, Conflict, conflict_id) is ConflictStatus.OPEN
 
 
 def test_a_conflict_whose_field_changed_again_is_superseded(
@@ -163,7 +156,7 @@ def test_keeping_the_losing_side_writes_its_value_to_both_calendars(
     assert kept.status_code == 200, kept.text
     wait_until(lambda: both_read("Yoga (Alice)"), 60,
                lambda: f"alice's title on both sides: {pair.titles('wix-s1')}")  # fmt: skip
-    wait_until(lambda: status_of(engine, found["id"]) is ConflictStatus.RESOLVED, 30,
+    wait_until(lambda: status_of(engine, Conflict, found["id"]) is ConflictStatus.RESOLVED, 30,
                "the conflict to be resolved")  # fmt: skip
     assert open_conflicts() == []
 
