@@ -44,6 +44,7 @@ class Console:
         self.stream = stream or sys.stdout
         self._lock = threading.Lock()
         self._held: list[str] | None = []
+        self._in_traceback: set[str] = set()  # services in the middle of printing one
 
     def header(self, lines: Iterable[str]) -> None:
         """The addresses and where to look (as they are on a terminal, as records in JSON),
@@ -86,12 +87,22 @@ class Console:
                 message += f" ({exception_summary(str(entry['exc']))})"
             return self._render(_timestamp(entry.get("ts")), service, level, message, entry)
         reader = self.readers.get(service)
-        read = reader(line) if reader else ("WARNING", line)
+        read = reader(line) if reader else (self._printed_level(service, line), line)
         if read is None:
             return None
-        # Anything else a child writes outside its log records is unexpected (a crash before
-        # logging is set up, a library printing): shown, never filtered.
         return self._render(time.time(), service, read[0], read[1], {})
+
+    def _printed_level(self, service: str, line: str) -> str:
+        """What a child prints past its log records (a notice, Celery's shutdown line) is
+        shown as INFO; a traceback (a crash before logging was set up) as ERROR, line by line,
+        up to its exception line."""
+        if line.startswith("Traceback (most recent call last)"):
+            self._in_traceback.add(service)
+        elif service in self._in_traceback and not line[:1].isspace():
+            self._in_traceback.discard(service)  # the exception line ends it
+        else:
+            return "ERROR" if service in self._in_traceback else "INFO"
+        return "ERROR"
 
     def _wanted(self, level: str, logger: str) -> bool:
         if self.verbose or logging.getLevelNamesMapping().get(level, 0) >= SHOWN_ALWAYS:
@@ -132,13 +143,6 @@ class ConsoleHandler(logging.Handler):
             self.console.child_output("up", self.format(record))
         except Exception:  # a log line must never stop the supervisor
             self.handleError(record)
-
-
-def worker_output(line: str) -> tuple[str, str]:
-    """What the Celery worker prints past its log records: its shutdown notice is news."""
-    if line.startswith("worker: ") and line.endswith("shutdown (MainProcess)"):
-        return "INFO", line
-    return "WARNING", line
 
 
 def _json_record(line: str) -> dict[str, object] | None:

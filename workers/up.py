@@ -15,7 +15,7 @@ from config import Settings, load_settings
 from config.logging import configure_logging, resolve_format
 from models.migrate import upgrade
 from sandbox.server import free_port
-from workers.console import Console, ConsoleHandler, worker_output
+from workers.console import Console, ConsoleHandler
 from workers.embedded import local_secrets, redis_command, redis_log_entry
 from workers.supervisor import Supervisor
 
@@ -72,7 +72,7 @@ def _console(settings: Settings) -> Console:
     up`'s own records go the same way."""
     fmt = resolve_format(settings.log_format, sys.stdout)
     console = Console(fmt, verbose=settings.log_level == "DEBUG",
-                      readers={"redis": redis_log_entry, "worker": worker_output})  # fmt: skip
+                      readers={"redis": redis_log_entry})  # fmt: skip
     configure_logging(settings.log_level, handler=ConsoleHandler(console))
     return console
 

@@ -92,9 +92,20 @@ def test_json_lines_name_the_service_and_keep_the_record() -> None:
     failed = lines[2]
     assert (failed["service"], failed["level"], failed["calendar_id"]) == ("worker", "ERROR", "c1")
     assert failed["msg"] == "failed" and "KeyError" in failed["exc"]
-    assert (lines[3]["service"], lines[3]["level"]) == ("worker", "WARNING")
+    assert (lines[3]["service"], lines[3]["level"]) == ("worker", "INFO")
     assert (lines[4]["service"], lines[4]["msg"]) == ("redis", "Memory overcommit")
     assert len(lines) == 5
+
+
+def test_a_printed_traceback_is_an_error_and_other_prints_are_news() -> None:
+    shown, out = console("text")
+    shown.release()
+    for line in ("demo: three calendars connected", "Traceback (most recent call last):",
+                 '  File "x.py", line 1, in <module>', "    start()",
+                 "ImportError: no module named x", "restarting"):  # fmt: skip
+        shown.child_output("demo", line + "\n")
+    levels = [re.split(r" +", line)[2] for line in out.getvalue().splitlines()]
+    assert levels == ["INFO", "ERROR", "ERROR", "ERROR", "ERROR", "INFO"]
 
 
 def test_routine_redis_lines_are_left_out() -> None:
