@@ -26,7 +26,8 @@ HUMAN = re.compile(r"^\d\d:\d\d:\d\d (\w+) +(DEBUG|INFO|WARNING|ERROR|CRITICAL) 
 BANNERS = (
     "celery@", "-------------- ", "[tasks]", "[queues]", "celery beat v", "Running mode=",
     "oO0OoO0OoO0Oo", "You're running the worker with superuser", "Visit me at",
-    "Registered tasks", "Uvicorn running on", "Configuration ->",
+    "Registered tasks", "Uvicorn running on", "Configuration ->", "Inspect method",
+    "tasks.health.ping",  # a line per task: received, succeeded
 )  # fmt: skip
 
 
@@ -165,6 +166,15 @@ def test_on_a_terminal_up_names_its_services_then_prints_one_short_line_per_reco
     os.close(terminal.follower)
     try:
         wait_until(lambda: " ready in " in terminal.text, 60, lambda: terminal.text)
+        # A task through the worker, which Celery would log twice at INFO.
+        broker = re.findall(r"redis://127\.0\.0\.1:\d+/0", terminal.text)[0]
+        data = str(tmp_path / ".calsync")
+        check = subprocess.run(
+            [sys.executable, "-m", "workers", "check", "--timeout", "30"], cwd=tmp_path,
+            env=env | {"CALSYNC_BROKER_URL": broker, "CALSYNC_DATA_DIR": data},
+            capture_output=True, timeout=60,
+        )  # fmt: skip
+        assert check.returncode == 0, check.stderr
         # A child that dies is a warning a person sees.
         flower = next(pid for pid in descendants(up.pid) if _role(pid) == "flower")
         os.kill(flower, signal.SIGKILL)
