@@ -13,7 +13,9 @@ from fastapi.openapi.utils import get_openapi
 
 from api import errors, external_calendars, health, metrics, v1, webhooks
 from api.oauth import callback as oauth_callback
+from api.status_page import demo as demo_panel
 from api.status_page import status_router
+from api.status_page.panels import add_panel
 from api.webhooks.direct import DirectWebhooks
 from config import Settings, get_settings
 from models.db import engine_for
@@ -47,6 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(external_calendars.router)
     app.include_router(v1.router)
     app.include_router(oauth_callback.router)
+    if settings.demo_control_url:
+        add_panel(demo_panel.PANEL)  # before the page's router is built: it mounts the panel's
     app.include_router(status_router())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

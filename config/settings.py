@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     local_requests_per_second: float = Field(500.0, gt=0)
     # The local calendar store (sandbox/store) that stands in for Wix in tests, demo and bench.
     wix_local_store_url: str | None = None
+    # The demo world's control (`calsync demo`), whose people the status page shows and moves.
+    demo_control_url: str | None = None
 
     # Periodic work (seconds).
     dispatch_interval: int = Field(60, ge=5)

@@ -29,13 +29,25 @@ def cli() -> None:
 
 
 @cli.command()
-def up() -> None:
-    """Run API, worker, beat and Flower (and, if unset, SQLite and Redis) on this machine."""
+@click.option("--no-demo", is_flag=True, help="Without a Wix app configured, start no demo world")
+def up(no_demo: bool) -> None:
+    """Run API, worker, beat and Flower (and, if unset, SQLite and Redis) on this machine; with
+    no Wix app configured, also a local demo world connected to it."""
     from workers import up as whole
 
     settings = get_settings()
     configure_logging(settings.log_level, "text")
-    whole.run(settings)
+    whole.run(settings, demo=not no_demo and not settings.wix_app_id)
+
+
+@cli.command()
+def demo() -> None:
+    """Run the demo world (Wix, Google, Outlook and CalDAV on loopback) for `calsync up`."""
+    from workers.demo.run import run
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    run(settings)
 
 
 @cli.command()

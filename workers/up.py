@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -16,6 +17,7 @@ from config.logging import configure_logging, resolve_format
 from models.migrate import upgrade
 from sandbox.server import free_port
 from workers.console import Console, ConsoleHandler
+from workers.demo.run import world_file
 from workers.embedded import local_secrets, redis_command, redis_log_entry
 from workers.supervisor import Supervisor
 
@@ -45,7 +47,7 @@ def wait_for_redis(url: str, timeout: float = 15.0) -> None:
             time.sleep(0.1)
 
 
-def run(settings: Settings) -> None:
+def run(settings: Settings, demo: bool = False) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     overrides: dict[str, str] = {}
     if not settings.encryption_keys or settings.flower_basic_auth is None:
@@ -58,7 +60,7 @@ def run(settings: Settings) -> None:
     supervisor = Supervisor(output=console.child_output)
     supervisor.install_signal_handlers()
     try:
-        final = _start_children(settings, supervisor, overrides)
+        final = _start_children(settings, supervisor, overrides, demo)
     except BaseException:
         console.release()  # what the children said before they failed
         supervisor.stop_all()
@@ -78,7 +80,7 @@ def _console(settings: Settings) -> Console:
 
 
 def _start_children(
-    settings: Settings, supervisor: Supervisor, overrides: dict[str, str]
+    settings: Settings, supervisor: Supervisor, overrides: dict[str, str], demo: bool
 ) -> Settings:
     if settings.uses_embedded_broker:
         port = free_port(6380)
@@ -87,6 +89,8 @@ def _start_children(
             "redis", redis_command(port, settings.data_dir), dict(os.environ), stops_last=True
         )
         wait_for_redis(overrides["CALSYNC_BROKER_URL"])
+    if demo:
+        overrides.update(_start_demo(settings, supervisor, child_env(settings, overrides)))
     # Validate the final settings the children will see before starting any of them.
     env = child_env(settings, overrides)
     final = load_settings(**_settings_overrides(overrides, settings))
@@ -96,10 +100,26 @@ def _start_children(
     return final
 
 
+def _start_demo(settings: Settings, supervisor: Supervisor, env: dict[str, str],
+                timeout: float = 60.0) -> dict[str, str]:  # fmt: skip
+    """Start the demo world first: the other services are aimed at it by what it publishes."""
+    published = world_file(settings)
+    published.unlink(missing_ok=True)
+    child = supervisor.add("demo", [sys.executable, "-m", "workers", "demo"], env)
+    deadline = time.monotonic() + timeout
+    while not published.exists():
+        if child.exited() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the demo world did not start; its error is above")
+        time.sleep(0.1)
+    env_of_world: dict[str, str] = json.loads(published.read_text())["env"]
+    return env_of_world
+
+
 def _settings_overrides(overrides: dict[str, str], settings: Settings) -> dict[str, object]:
     values: dict[str, object] = {"database_url": settings.resolved_database_url()}
     for name, value in overrides.items():
-        values[name.removeprefix("CALSYNC_").lower()] = value
+        if name.startswith("CALSYNC_"):  # others are for libraries (the demo's CA bundle)
+            values[name.removeprefix("CALSYNC_").lower()] = value
     return values
 
 

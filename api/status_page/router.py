@@ -37,6 +37,7 @@ NOTICES = {
     "CONFLICT_CLOSED": "That conflict was closed already.",
     "NOT_REVERSIBLE": "Only the winner can be kept: the events were deleted.",
     "queue-down": "Saved, but the work queue is unreachable: press the button again soon.",
+    "demo": "Done in the demo world; calsync syncs it, and the other side follows in seconds.",
 }
 TenantId = Annotated[str, Path(alias="tenantId", min_length=1, max_length=ID_MAX)]
 RecordId = Annotated[str, Path(min_length=1, max_length=ID_MAX)]

@@ -37,7 +37,7 @@ def test_calsync_up_runs_everything_restarts_children_and_stops_cleanly(tmp_path
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALSYNC_")}
     env |= {"CALSYNC_API_PORT": str(api_port), "CALSYNC_FLOWER_PORT": str(flower_port)}
     up = subprocess.Popen(
-        [sys.executable, "-m", "workers", "up"], cwd=tmp_path, env=env,
+        [sys.executable, "-m", "workers", "up", "--no-demo"], cwd=tmp_path, env=env,
         stdout=(tmp_path / "up.log").open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     log = lambda: (tmp_path / "up.log").read_text(errors="replace")[-4000:]  # noqa: E731
@@ -52,6 +52,7 @@ def test_calsync_up_runs_everything_restarts_children_and_stops_cleanly(tmp_path
         assert status(flower) == 401
         assert status(flower, (user, "wrong")) == 401
         assert (tmp_path / ".calsync/calsync.db").exists()
+        assert not (tmp_path / ".calsync/demo.json").exists()  # --no-demo: no demo world
 
         # A task goes through the embedded Redis to the worker.
         broker = re.findall(r"redis://127\.0\.0\.1:\d+/0", log())[0]

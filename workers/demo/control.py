@@ -33,7 +33,8 @@ def create_control(people: People) -> Starlette:
         staff = [{**asdict(each), "wix": _entries(people.schedule(each, start, end)),
                   "own": _entries(people.calendar(each.system, start, end))}
                  for each in people.staff]  # fmt: skip
-        return JSONResponse({"from": start.isoformat(), "to": end.isoformat(), "staff": staff})
+        return JSONResponse({"instanceId": people.instance_id, "from": start.isoformat(),
+                             "to": end.isoformat(), "staff": staff})  # fmt: skip
 
     async def book(request: Request) -> JSONResponse:
         staff = _staff(people, (await _body(request)).get("staff"))

@@ -44,7 +44,7 @@ def run(settings: Settings) -> None:
         _wait_until_ready(api)
         try:
             join(world, people, settings, api)
-            print(f"demo: three staff calendars connected; watch them at {api}/status", flush=True)
+            log.info("demo: three staff calendars connected; watch them at %s/status", api)
         except Exception:  # the services keep running without it; a restart would not help
             log.exception("the demo business could not join calsync")
         _wait_for_stop()
