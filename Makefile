@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-long constraints clean
+.PHONY: install run test test-long screenshots constraints clean
 
 # constraints.txt holds the versions the suite last passed with: a fresh clone gets those, not
 # whatever was released since.
@@ -33,6 +33,10 @@ test: install $(CHROMEDRIVER)
 # The property tests with 5,000 examples each.
 test-long: install
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest tests/sync
+
+# The status page's pictures in docs/screenshots, taken by the browser test on the demo.
+screenshots: install $(CHROMEDRIVER)
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -q tests/foundation/test_status_page_in_a_browser.py
 
 # The newest releases pyproject.toml admits, written to constraints.txt; then `make test`, and
 # commit the file once the suite passes with it.

@@ -176,15 +176,17 @@ def _check(
     system: str, receiver: PushReceiver, delivery: Delivery, notice: Notice,
     channel: ChannelFacts | None, tally: Tally,
 ) -> Entry | None:  # fmt: skip
-    """The notice to record, or None (counted in the tally) when there is nothing to record."""
-    if channel is None or channel.system != system:
+    """The notice to record, or None (counted in the tally) when there is nothing to record.
+    An opening records nothing whoever sends it, so it is not checked: a provider sends it as
+    it opens the channel, before calsync has committed the channel's row."""
+    if notice.opening:
+        tally.openings += 1
+    elif channel is None or channel.system != system:
         tally.unknown += 1
     elif not receiver.genuine(notice, delivery, channel.secret):
         tally.forged += 1
     elif not notice.readable:
         tally.unreadable += 1
-    elif notice.opening:
-        tally.openings += 1
     else:
         arrival = Arrival(system, notice.key, notice.channel_id, dict(notice.payload),
                           notice.event_id, notice.version)  # fmt: skip

@@ -171,3 +171,16 @@ def test_the_app_shutting_down_ends_its_recording_threads(
         assert threads and all(t.is_alive() for t in threads)
     assert not any(t.is_alive() for t in threads)
     assert inbox_keys(engine) == [f"{channel.channel_id}:1"]
+
+
+def test_a_channel_opening_is_answered_before_its_row_exists_and_a_change_is_not(
+    client: TestClient, engine: Engine, tenant: TenantKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    unknown = Watched("-", uuid.uuid4().hex, "token")  # watched at Google, not committed yet
+    opening = {**headers(unknown, 1), "X-Goog-Resource-State": "sync"}
+    with caplog.at_level("WARNING", logger="api.webhooks.systems"):
+        assert client.post(HOOK, headers=opening).status_code == 200
+        assert not caplog.records  # the provider's opening message is no one's mistake
+        client.post(HOOK, headers=headers(unknown, 2))
+        assert "failed their channel's check" in caplog.text  # a change on it is
+    assert inbox_keys(engine) == []

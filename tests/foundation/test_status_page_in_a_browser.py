@@ -73,7 +73,7 @@ def test_a_person_watches_changes_arrive_resolves_a_conflict_and_retries_a_dead_
     keep = ("//section[@id='conflicts']"
             "//button[starts-with(normalize-space(), \"Keep the calendar's\")]")
     wait_until(lambda: reloaded_finds(browser, keep), 60, "the conflict on the page")
-    shoot(browser, tmp_path, "conflict")
+    shoot(browser, tmp_path, "conflict", "conflicts")
     submit(browser, keep)
     notice_says(browser, "writing the kept value", "agreed one already")
     wait_until(lambda: "(call first)" in " ".join(demo.titles("Bob", "wix")), 60,
@@ -83,7 +83,7 @@ def test_a_person_watches_changes_arrive_resolves_a_conflict_and_retries_a_dead_
     letter_id = park_a_change(demo)
     browser.refresh()
     retry = f"//section[@id='dead-letters']//form[contains(@action, '{letter_id}')]//button"
-    shoot(browser, tmp_path, "dead-letter")
+    shoot(browser, tmp_path, "dead-letter", "dead-letters")
     submit(browser, retry)
     notice_says(browser, "released")
     assert letter_status(demo, letter_id) is not DeadLetterStatus.PARKED
@@ -118,7 +118,9 @@ def reloaded_finds(browser: WebDriver, xpath: str) -> bool:
     return bool(browser.find_elements(By.XPATH, xpath))
 
 
-def shoot(browser: WebDriver, folder: Path, name: str) -> None:
+def shoot(browser: WebDriver, folder: Path, name: str, section: str | None = None) -> None:
+    if section:
+        browser.execute_script("document.getElementById(arguments[0]).scrollIntoView()", section)
     for target in (folder, Path(SHOTS) if SHOTS else None):
         if target is not None:
             target.mkdir(parents=True, exist_ok=True)
