@@ -11,6 +11,9 @@ import httpx
 import pytest
 from harness.demo import Demo, running_demo
 from harness.processes import wait_until
+from sqlalchemy import create_engine, func, select
+
+from models import Connection, Tenant
 
 
 @pytest.fixture
@@ -41,3 +44,15 @@ def test_make_run_shows_a_demo_business_in_sync_and_follows_each_change(demo: De
     assert refused.status_code == 400 and "system" in refused.json()["error"]
     assert httpx.post(f"{demo.control}/sessions", json={"staff": "Zed"}).status_code == 400
     assert httpx.post(f"{demo.control}/sessions/nope/move").status_code == 404
+
+
+def test_a_second_make_run_replaces_the_first_demo_business(tmp_path: Path) -> None:
+    for _ in range(2):
+        with running_demo(tmp_path) as demo:
+            wait_until(demo.everyone_in_sync, 60, lambda: f"in sync:\n{demo.tail()}")
+    engine = create_engine(f"sqlite:///{tmp_path / '.calsync/calsync.db'}")
+    with engine.connect() as db:
+        tenants = db.scalar(select(func.count()).select_from(Tenant))
+        connections = db.scalar(select(func.count()).select_from(Connection))
+    engine.dispose()
+    assert (tenants, connections) == (1, 3)  # the first run's, whose sandboxes are gone, left

@@ -65,9 +65,10 @@ def running_demo(folder: Path, **settings: str) -> Iterator[Demo]:
             "CALSYNC_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
             **{f"CALSYNC_{name.upper()}": value for name, value in settings.items()}}  # fmt: skip
     log = folder / "up.log"
+    published = folder / ".calsync/demo.json"
+    published.unlink(missing_ok=True)  # a previous run's, in the same folder
     up = subprocess.Popen([sys.executable, "-m", "workers", "up"], cwd=folder, env=env,
                           stdout=log.open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
-    published = folder / ".calsync/demo.json"
     try:
         wait_until(published.exists, 60, lambda: f"the demo world:\n{log.read_text()[-3000:]}")
         control = json.loads(published.read_text())["env"]["CALSYNC_DEMO_CONTROL_URL"]

@@ -26,6 +26,15 @@ PROVIDER_NAMES = {"google": "Google Calendar", "outlook": "Outlook or Office 365
                   "caldav": "CalDAV"}  # fmt: skip
 
 
+def forget(engine: Engine, instance_id: str) -> None:
+    """The previous run's demo business: its sandboxes are gone with that run, so its
+    connections could only fail. Removed with everything of it (the rows cascade)."""
+    with session_scope(engine) as db:
+        tenant = db.scalar(select(Tenant).where(Tenant.wix_instance_id == instance_id))
+        if tenant is not None:
+            db.delete(tenant)
+
+
 def install(world: DemoWorld, engine: Engine, timeout: float = 20.0) -> tuple[str, str]:
     """Install the app on a new site; once calsync has the tenant, its API key."""
     site = world.wix.install(world.wix_app.app_id, time_zone=STAFF_ZONE)

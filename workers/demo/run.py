@@ -17,7 +17,7 @@ import httpx
 from config import Settings
 from models.db import engine_for
 from sandbox.server import ServedApp, free_port, serve_in_thread
-from workers.demo.connect import Connector, install
+from workers.demo.connect import Connector, forget, install
 from workers.demo.control import create_control
 from workers.demo.people import People
 from workers.demo.seed import seed
@@ -55,9 +55,14 @@ def run(settings: Settings) -> None:
 
 
 def join(world: DemoWorld, people: People, settings: Settings, api: str) -> None:
-    """The business installs the app, books its week and connects each staff calendar."""
+    """The business installs the app, books its week and connects each staff calendar (the
+    previous run's demo business is forgotten first)."""
     engine = engine_for(settings.resolved_database_url())
+    remembered = settings.data_dir / "demo" / "instance"
+    if remembered.exists():
+        forget(engine, remembered.read_text().strip())
     people.instance_id, key = install(world, engine)
+    remembered.write_text(people.instance_id)
     people.hire()
     seed(people)
     connector = Connector(world, api, key)
