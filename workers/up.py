@@ -137,6 +137,13 @@ def _announce(settings: Settings, embedded_redis: bool) -> list[str]:
         f"  worker    takes tasks from {broker}",
         f"  beat      sends periodic tasks to {broker}",
     ]
+    if settings.status_basic_auth or settings.flower_basic_auth:
+        login = "its own login" if settings.status_basic_auth else "Flower's login"
+        lines.insert(2, f"  status    http://{settings.api_host}:{settings.api_port}/status"
+                        f"  (the status page; {login})")
+    if settings.demo_control_url:
+        lines.append("  demo      a made-up business on local sandboxes of Wix, Google, Outlook "
+                     "and CalDAV (--no-demo: none)")
     if embedded_redis:
         lines.append(f"  redis     {broker}  (embedded, data in {settings.data_dir})")
     lines.append(f"  database  {_redact(settings.resolved_database_url())}")

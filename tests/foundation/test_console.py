@@ -187,8 +187,9 @@ def test_on_a_terminal_up_names_its_services_then_prints_one_short_line_per_reco
     text = terminal.text
     header, _, rest = text.partition("\n  database ")
     services = {line.split()[0]: line for line in header.splitlines() if line.startswith("  ")}
-    assert set(services) == {"api", "flower", "worker", "beat", "redis"}, header
+    assert set(services) == {"api", "status", "flower", "worker", "beat", "redis"}, header
     assert f"http://127.0.0.1:{api_port}" in services["api"]
+    assert f"http://127.0.0.1:{api_port}/status" in services["status"]
     assert f"http://127.0.0.1:{flower_port}" in services["flower"]
     for name in ("worker", "beat", "redis"):
         assert re.search(r"redis://127\.0\.0\.1:\d+/0", services[name]), services[name]
