@@ -595,8 +595,8 @@ def test_stopped_and_expired_channels_get_no_more_messages(
 ) -> None:
     channel = watch(service, hook_url, "chan-stop")
     watch(service, hook_url, "chan-expire", params={"ttl": "60"})
-    receiver.wait_for("chan-stop", 1)
-    receiver.wait_for("chan-expire", 1)  # its opening, sent before the clock moves past its end
+    assert receiver.wait_for("chan-stop", 1)
+    assert receiver.wait_for("chan-expire", 1)  # its opening, before the clock passes its end
     assert (
         service.channels()
         .stop(body={"id": "chan-stop", "resourceId": channel["resourceId"]})
