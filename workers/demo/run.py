@@ -16,7 +16,7 @@ import httpx
 
 from config import Settings
 from models.db import engine_for
-from sandbox.server import ServedApp, free_port, serve_in_thread
+from sandbox.server import ServedApp, serve_in_thread
 from workers.demo.connect import Connector, forget, install
 from workers.demo.control import create_control
 from workers.demo.people import People
@@ -39,7 +39,7 @@ def run(settings: Settings) -> None:
     control: ServedApp | None = None
     try:
         people = People(world, "")
-        control = serve_in_thread(create_control(people), port=free_port())
+        control = serve_in_thread(create_control(people))
         _publish(settings, world, control)
         _wait_until_ready(api)
         try:
