@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     caldav_requests_per_second: float = Field(5.0, gt=0)
     wix_requests_per_second: float = Field(20.0, gt=0)
     local_requests_per_second: float = Field(500.0, gt=0)
-    # The local calendar store (sandbox/store) that stands in for Wix in tests, demo and bench.
+    # The local calendar store (sandbox/store) that stands in for Wix in tests and benchmarks.
     wix_local_store_url: str | None = None
     # The demo world's control (`calsync demo`), whose people the status page shows and moves.
     demo_control_url: str | None = None

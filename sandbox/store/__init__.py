@@ -1,4 +1,4 @@
-"""A calendar store over HTTP, for the pipeline tests, the benchmarks and `calsync demo`."""
+"""A calendar store over HTTP, for the pipeline tests and the benchmarks."""
 
 from sandbox.store.app import HttpFault, StoreState, create_app
 
