@@ -233,7 +233,7 @@ def _filter(raw: str | dict[str, Any]) -> Filter:
     field = "query.filter"
     try:
         data = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
+    except (ValueError, RecursionError):  # nesting too deep to read
         raise bad_request("not a JSON object", field) from None
     if not isinstance(data, dict):
         raise bad_request("not a JSON object", field)
