@@ -104,8 +104,9 @@ def _receiver(settings: Any, system: str) -> PushReceiver:
 def _response(reply: Reply) -> Response:
     if reply.status >= 400:
         raise ApiError(reply.status, str(reply.body))
-    if reply.media_type == "text/plain":
-        return PlainTextResponse(str(reply.body), status_code=reply.status)
+    if reply.media_type == "text/plain":  # an echoed token: whatever it says, never a page
+        return PlainTextResponse(str(reply.body), status_code=reply.status,
+                                 headers={"X-Content-Type-Options": "nosniff"})  # fmt: skip
     return JSONResponse(reply.body, status_code=reply.status)
 
 

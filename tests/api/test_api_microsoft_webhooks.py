@@ -110,6 +110,8 @@ def test_the_validation_handshake_echoes_the_decoded_token(client: TestClient, p
     assert answer.status_code == 200
     assert answer.headers["content-type"].split(";")[0] == "text/plain"
     assert answer.text == token
+    # Anyone may post a token, markup included: a browser must never read it as a page.
+    assert answer.headers["x-content-type-options"] == "nosniff"
 
 
 def test_a_notification_is_recorded_once_and_asks_for_one_sync(
