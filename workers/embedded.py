@@ -11,6 +11,14 @@ from pathlib import Path
 from models.crypto import new_key
 
 SECRETS_FILE = "secrets.env"
+REDIS_CONFIG = "redis.conf"
+# What a single-machine run generates once and keeps in the data directory: the names are
+# settings, except the embedded Redis's password, which only `calsync up` reads.
+GENERATED = {
+    "CALSYNC_ENCRYPTION_KEYS": new_key,
+    "CALSYNC_FLOWER_BASIC_AUTH": lambda: f"admin:{secrets.token_urlsafe(12)}",
+    "REDIS_PASSWORD": lambda: secrets.token_urlsafe(24),
+}
 
 # `pid:role day month year time level message`; Redis marks its levels with . - * #.
 REDIS_LOG_LINE = re.compile(r"^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ ([.\-*#]) (.*)$")
@@ -37,11 +45,15 @@ def redis_executable() -> str:
     return found
 
 
-def redis_command(port: int, data_dir: Path) -> list[str]:
-    # Append-only so queued tasks survive a restart; noeviction because a broker must never
-    # silently drop keys.
+def redis_command(port: int, data_dir: Path, password: str) -> list[str]:
+    """The embedded Redis: append-only so queued tasks survive a restart, noeviction because a
+    broker must never silently drop keys, and a password (in a private file, not in the
+    arguments `ps` shows) so another local user can neither read nor inject tasks."""
+    config = data_dir.resolve() / REDIS_CONFIG
+    config.touch(mode=0o600)
+    config.write_text(f"requirepass {password}\n")
     return [
-        redis_executable(),
+        redis_executable(), str(config),
         "--bind", "127.0.0.1",
         "--port", str(port),
         "--dir", str(data_dir.resolve()),
@@ -53,24 +65,22 @@ def redis_command(port: int, data_dir: Path) -> list[str]:
     ]  # fmt: skip
 
 
-
-
 def local_secrets(data_dir: Path) -> dict[str, str]:
-    """Encryption key and Flower login for a single-machine run, made once and kept private."""
+    """The generated secrets of a single-machine run: made once (a file from an older version
+    gains what it lacks) and kept private to the user."""
     path = data_dir / SECRETS_FILE
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        content = (
-            f"CALSYNC_ENCRYPTION_KEYS={new_key()}\n"
-            f"CALSYNC_FLOWER_BASIC_AUTH=admin:{secrets.token_urlsafe(12)}\n"
-        )
-        path.touch(mode=0o600)
-        path.write_text(content)
     values: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        name, _, value = line.partition("=")
-        if name.strip():
-            values[name.strip()] = value.strip()
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition("=")
+            if name.strip():
+                values[name.strip()] = value.strip()
+    missing = {name: make() for name, make in GENERATED.items() if name not in values}
+    if missing:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        values |= missing
+        path.touch(mode=0o600)
+        path.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
     return values
 
 

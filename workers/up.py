@@ -48,19 +48,21 @@ def wait_for_redis(url: str, timeout: float = 15.0) -> None:
 
 
 def run(settings: Settings, demo: bool = False) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # The database, the broker's data and the generated secrets: the user's alone.
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)
     overrides: dict[str, str] = {}
-    if not settings.encryption_keys or settings.flower_basic_auth is None:
-        generated = local_secrets(settings.data_dir)
-        if not settings.encryption_keys:
-            overrides["CALSYNC_ENCRYPTION_KEYS"] = generated["CALSYNC_ENCRYPTION_KEYS"]
-        if settings.flower_basic_auth is None:
-            overrides["CALSYNC_FLOWER_BASIC_AUTH"] = generated["CALSYNC_FLOWER_BASIC_AUTH"]
+    generated = local_secrets(settings.data_dir)
+    if not settings.encryption_keys:
+        overrides["CALSYNC_ENCRYPTION_KEYS"] = generated["CALSYNC_ENCRYPTION_KEYS"]
+    if settings.flower_basic_auth is None:
+        overrides["CALSYNC_FLOWER_BASIC_AUTH"] = generated["CALSYNC_FLOWER_BASIC_AUTH"]
     console = _console(settings)
     supervisor = Supervisor(output=console.child_output)
     supervisor.install_signal_handlers()
     try:
-        final = _start_children(settings, supervisor, overrides, demo)
+        final = _start_children(settings, supervisor, overrides, demo,
+                                generated["REDIS_PASSWORD"])  # fmt: skip
     except BaseException:
         console.release()  # what the children said before they failed
         supervisor.stop_all()
@@ -80,14 +82,14 @@ def _console(settings: Settings) -> Console:
 
 
 def _start_children(
-    settings: Settings, supervisor: Supervisor, overrides: dict[str, str], demo: bool
-) -> Settings:
+    settings: Settings, supervisor: Supervisor, overrides: dict[str, str], demo: bool,
+    redis_password: str,
+) -> Settings:  # fmt: skip
     if settings.uses_embedded_broker:
-        port = free_port(6380)
-        overrides["CALSYNC_BROKER_URL"] = f"redis://127.0.0.1:{port}/0"
-        supervisor.add(
-            "redis", redis_command(port, settings.data_dir), dict(os.environ), stops_last=True
-        )
+        port, password = free_port(6380), redis_password
+        overrides["CALSYNC_BROKER_URL"] = f"redis://:{password}@127.0.0.1:{port}/0"
+        supervisor.add("redis", redis_command(port, settings.data_dir, password),
+                       dict(os.environ), stops_last=True)  # fmt: skip
         wait_for_redis(overrides["CALSYNC_BROKER_URL"])
     if demo:
         overrides.update(_start_demo(settings, supervisor, child_env(settings, overrides)))

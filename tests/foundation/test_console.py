@@ -167,8 +167,10 @@ def test_on_a_terminal_up_names_its_services_then_prints_one_short_line_per_reco
     try:
         wait_until(lambda: " ready in " in terminal.text, 60, lambda: terminal.text)
         # A task through the worker, which Celery would log twice at INFO.
-        broker = re.findall(r"redis://127\.0\.0\.1:\d+/0", terminal.text)[0]
+        port = re.findall(r"redis://\*\*\*@127\.0\.0\.1:(\d+)/0", terminal.text)[0]
         data = str(tmp_path / ".calsync")
+        secrets = dict(line.split("=", 1) for line in Path(data, "secrets.env").read_text().split())
+        broker = f"redis://:{secrets['REDIS_PASSWORD']}@127.0.0.1:{port}/0"
         check = subprocess.run(
             [sys.executable, "-m", "workers", "check", "--timeout", "30"], cwd=tmp_path,
             env=env | {"CALSYNC_BROKER_URL": broker, "CALSYNC_DATA_DIR": data},
@@ -192,7 +194,7 @@ def test_on_a_terminal_up_names_its_services_then_prints_one_short_line_per_reco
     assert f"http://127.0.0.1:{api_port}/status" in services["status"]
     assert f"http://127.0.0.1:{flower_port}" in services["flower"]
     for name in ("worker", "beat", "redis"):
-        assert re.search(r"redis://127\.0\.0\.1:\d+/0", services[name]), services[name]
+        assert re.search(r"redis://\*\*\*@127\.0\.0\.1:\d+/0", services[name]), services[name]
     logged = [line for line in rest.splitlines()[1:] if line.strip()]
     assert logged and all(HUMAN.match(line) for line in logged), text
     assert any(re.search(r" up +WARNING +flower exited", line) for line in logged), text

@@ -4,11 +4,14 @@ import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import pytest
+import redis
 from harness.processes import alive, descendants, start, stop, wait_until
 
 from sandbox.server import free_port
@@ -19,6 +22,16 @@ def status(url: str, auth: tuple[str, str] | None = None) -> int:
         return httpx.get(url, auth=auth, timeout=2).status_code
     except httpx.HTTPError:
         return 0
+
+
+def cmdlines(pids: set[int]) -> list[str]:
+    found = []
+    for pid in pids:
+        try:
+            found.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return found
 
 
 def api_pid(pids: set[int]) -> int:
@@ -54,8 +67,18 @@ def test_calsync_up_runs_everything_restarts_children_and_stops_cleanly(tmp_path
         assert (tmp_path / ".calsync/calsync.db").exists()
         assert not (tmp_path / ".calsync/demo.json").exists()  # --no-demo: no demo world
 
+        # The data are the user's alone, and the embedded Redis wants its password.
+        data = tmp_path / ".calsync"
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+        assert stat.S_IMODE((data / "secrets.env").stat().st_mode) == 0o600
+        port = re.findall(r"redis://\*\*\*@127\.0\.0\.1:(\d+)/0", log())[0]
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=int(port)).ping()
+        assert secrets["REDIS_PASSWORD"] not in log()
+        assert secrets["REDIS_PASSWORD"] not in " ".join(cmdlines(descendants(up.pid)))
+
         # A task goes through the embedded Redis to the worker.
-        broker = re.findall(r"redis://127\.0\.0\.1:\d+/0", log())[0]
+        broker = f"redis://:{secrets['REDIS_PASSWORD']}@127.0.0.1:{port}/0"
         check_env = env | {
             "CALSYNC_BROKER_URL": broker,
             "CALSYNC_DATA_DIR": str(tmp_path / ".calsync"),
