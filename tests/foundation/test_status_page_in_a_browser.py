@@ -15,6 +15,7 @@ import pytest
 from harness.demo import Demo, running_demo
 from harness.processes import wait_until
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -97,7 +98,8 @@ def submit(browser: WebDriver, button: str) -> None:
     """Click a form's button and wait for the page it sends the browser back to."""
     page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.XPATH, button).click()
-    WebDriverWait(browser, 20).until(staleness_of(page))
+    # Chromium may answer "node does not belong to the document" mid-navigation: ask again.
+    WebDriverWait(browser, 20, ignored_exceptions=[WebDriverException]).until(staleness_of(page))
 
 
 def notice_says(browser: WebDriver, *phrases: str) -> None:

@@ -29,7 +29,9 @@ class Demo:
     log: Path
 
     def state(self) -> list[dict[str, Any]]:
-        staff: list[dict[str, Any]] = httpx.get(f"{self.control}/state", timeout=10).json()["staff"]
+        answer = httpx.get(f"{self.control}/state", timeout=10)
+        answer.raise_for_status()
+        staff: list[dict[str, Any]] = answer.json()["staff"]
         return staff
 
     def titles(self, name: str, side: str) -> list[str]:
@@ -68,7 +70,8 @@ def running_demo(folder: Path, **settings: str) -> Iterator[Demo]:
     published = folder / ".calsync/demo.json"
     published.unlink(missing_ok=True)  # a previous run's, in the same folder
     up = subprocess.Popen([sys.executable, "-m", "workers", "up"], cwd=folder, env=env,
-                          stdout=log.open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
+                          stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                          start_new_session=True)  # fmt: skip
     try:
         wait_until(published.exists, 60, lambda: f"the demo world:\n{log.read_text()[-3000:]}")
         control = json.loads(published.read_text())["env"]["CALSYNC_DEMO_CONTROL_URL"]

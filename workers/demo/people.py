@@ -33,10 +33,10 @@ class People:
 
     def hire(self) -> list[Staff]:
         """The site's staff schedules, one per calendar system."""
+        CalDAVCalendar(self.world).make()  # before anyone may look at Carol's calendar
         for name, system in STAFF:
             schedule = self.world.wix.add_schedule(self.instance_id, name, time_zone=STAFF_ZONE)
             self.staff.append(Staff(name, system, str(schedule["id"])))
-        CalDAVCalendar(self.world).make()
         return self.staff
 
     # -- the business owner, in Wix ------------------------------------------------------------
