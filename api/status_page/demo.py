@@ -72,14 +72,23 @@ def act(request: Request, credential: Operator, tenant_id: str, action: str,
         answer = httpx.post(f"{control}{path}", json=body, timeout=10, trust_env=False)
     except httpx.HTTPError:
         raise ApiError(503, "the demo world does not answer", field="action") from None
-    if answer.is_error:
-        raise ApiError(400, str(answer.json().get("error", answer.text)), field="action")
+    if answer.is_error:  # the control's refusal, or its own failure (not this page's)
+        status = 400 if answer.status_code < 500 else 502
+        raise ApiError(status, f"the demo world refused: {_said(answer)}", field="action")
     return RedirectResponse(f"/status/tenants/{tenant_id}?notice=demo#demo", status_code=303)
 
 
 router.add_api_route("/{tenant_id}/fragment", fragment, methods=["GET"])
 router.add_api_route("/{tenant_id}/{action}", act, methods=["POST"])
 PANEL = Panel("demo", render, router=router)
+
+
+def _said(answer: httpx.Response) -> str:
+    try:
+        body = answer.json()
+    except ValueError:
+        return answer.text[:200]
+    return str(body.get("error", "") if isinstance(body, dict) else body)[:200]
 
 
 def _columns(staff: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ business joins through calsync's real API and OAuth flows, and its three staff c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from harness.demo import Demo, running_demo
 from harness.processes import wait_until
 from sqlalchemy import create_engine, func, select
 
+from api.status_page.access import form_token
 from models import Connection, Tenant
 
 
@@ -39,6 +41,15 @@ def test_make_run_shows_a_demo_business_in_sync_and_follows_each_change(demo: De
     httpx.post(f"{demo.control}/busy", json={"system": "caldav"}).raise_for_status()
     wait_until(lambda: "Busy (caldav)" in demo.titles("Carol", "wix"), 45,
                "the polled CalDAV event's Wix block")  # fmt: skip
+
+    # The status page's buttons pass a refusal on as one, never as a 500 of their own.
+    login = tuple(demo.secret("CALSYNC_FLOWER_BASIC_AUTH").split(":", 1))
+    page = httpx.get(f"{demo.api}/status", auth=login).text
+    tenant = re.findall(r"/status/tenants/(\w+)", page)[0]
+    token = form_token(":".join(login).encode())
+    answer = httpx.post(f"{demo.api}/status/panels/demo/{tenant}/cancel", auth=login,
+                        data={"csrf": token, "id": "no-such-session"})  # fmt: skip
+    assert answer.status_code in (400, 502) and answer.json()["details"]["field"] == "action"
 
     refused = httpx.post(f"{demo.control}/busy", json={"system": "fax"})
     assert refused.status_code == 400 and "system" in refused.json()["error"]
