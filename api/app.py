@@ -36,6 +36,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Two-way sync between Wix Bookings and external calendars",
         description=DESCRIPTION,
         lifespan=_lifespan,
+        # 413 before a body is read whole: at once for a declared length over it, else as
+        # soon as the bytes received pass it (the webhook receivers included).
+        max_body_size=settings.max_request_bytes,
     )
     app.state.settings = settings
     app.state.engine = engine_for(settings.resolved_database_url())

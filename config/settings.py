@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     # for a few more runs.
     notification_debounce_seconds: float = Field(0.1, ge=0, le=30)
     notification_max_wait_seconds: float = Field(0.3, ge=0, le=300)
+    # The largest request body any route or receiver reads; larger ones are answered 413.
+    max_request_bytes: int = Field(1024 * 1024, ge=1024)
     # A change failing this many runs in a row is parked as a dead letter.
     dead_letter_after: int = Field(5, ge=1)
     # A connection whose runs failed this many times in a row is broken: its business is told
