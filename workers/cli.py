@@ -36,7 +36,6 @@ def up(no_demo: bool) -> None:
     from workers import up as whole
 
     settings = get_settings()
-    configure_logging(settings.log_level, "text")
     whole.run(settings, demo=not no_demo and not settings.wix_app_id)
 
 
