@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api import errors, external_calendars, health, metrics, v1, webhooks
+from api import errors, external_calendars, health, metrics, rate_limits, v1, webhooks
 from api.oauth import callback as oauth_callback
 from api.status_page import demo as demo_panel
 from api.status_page import status_router
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine_for(settings.resolved_database_url())
     app.state.metrics = metrics.Metrics(app.state.engine, settings)
+    app.add_middleware(rate_limits.RateLimitHeaders)
     app.add_middleware(DirectWebhooks, state=app.state)  # inside the metrics and NUL checks
     app.add_middleware(metrics.RequestMetrics, metrics=app.state.metrics)
     errors.install(app)
@@ -72,5 +73,5 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             title=app.title, version=app.version, summary=app.summary,
             description=app.description, routes=app.routes,
         )  # fmt: skip
-        app.openapi_schema = errors.document_errors(schema)
+        app.openapi_schema = rate_limits.document(errors.document_errors(schema))
     return app.openapi_schema

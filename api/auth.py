@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
+from api.rate_limits import admit
 from models import Tenant, TenantStatus
 from models.db import session_scope
 
@@ -90,7 +91,15 @@ async def current_caller(
     key = credentials.credentials.strip()
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         raise _unauthenticated("unknown API key")
-    return await run_in_threadpool(lookup, request, key)
+    return await run_in_threadpool(_admitted, request, key)
+
+
+def _admitted(request: Request, key: str) -> Caller:
+    """The key's tenant, once its rate limit lets the request through; only a good key spends
+    a token, so a stranger cannot drain a tenant's bucket."""
+    caller = lookup(request, key)
+    admit(request, caller.tenant_id)
+    return caller
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]

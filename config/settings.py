@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     # A connection whose runs failed this many times in a row is broken: its business is told
     # once (`tasks/alerts.py`) while it keeps trying; throttled runs do not count.
     alert_after_failed_runs: int = Field(5, ge=1)
+    # The API's limit per tenant (a token bucket in Redis shared by all API processes): this
+    # many requests a second on average, `burst` at once; 0 turns the limit off.
+    api_rate_limit_per_second: float = Field(20.0, ge=0)
+    api_rate_limit_burst: int = Field(100, ge=1)
     # Requests per second allowed per provider account (a token bucket shared by all workers).
     google_requests_per_second: float = Field(5.0, gt=0)
     microsoft_requests_per_second: float = Field(4.0, gt=0)
