@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Timestamps, new_id
-from models.types import UTCDateTime
+from models.types import PortableJSON, UTCDateTime
 
 # The remote id the API gives an account's primary calendar until a worker learns the real one.
 PRIMARY_PLACEHOLDER = "primary"
@@ -33,6 +34,8 @@ class ExternalCalendar(Timestamps, Base):
     wix_cursor: Mapped[str | None] = mapped_column(Text)
     cursor_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Events listed but not readable, by "side:event id" (`tasks.unreadable`): their copies stay.
+    unreadable: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
 
     @hybrid_property
     def synced(self) -> bool:

@@ -100,6 +100,7 @@ def remote_to_dict(remote: RemoteEvent) -> dict[str, Any]:
         "marker": remote.marker,
         "tag": remote.tag,
         "overrides": overrides_to_dict(remote.overrides),
+        "unreadable": remote.unreadable,
     }
 
 
@@ -113,6 +114,7 @@ def remote_from_dict(data: dict[str, Any]) -> RemoteEvent:
         marker=data.get("marker"),
         tag=data.get("tag"),
         overrides=overrides_from_dict(data.get("overrides")),
+        unreadable=data.get("unreadable"),
     )
 
 

@@ -66,6 +66,8 @@ class SideView:
         item = self.items.get(event_id)
         if item is None:
             return Gone(event_id) if self.complete else self._as_recorded(link, event_id)
+        if item.unreadable is not None:
+            return self._as_recorded(link, event_id)
         if item.event is None:
             return Gone(event_id)
         seen = link.seen_on(self.side)
@@ -73,10 +75,17 @@ class SideView:
         return Present(item, item.event, changed, listed=True)
 
     def unlinked(self) -> list[RemoteEvent]:
-        return [item for i, item in self.items.items() if i not in self.linked_ids]
+        return [
+            item
+            for i, item in self.items.items()
+            if i not in self.linked_ids and item.unreadable is None
+        ]
+
+    def unreadable(self) -> list[RemoteEvent]:
+        return sorted((i for i in self.items.values() if i.unreadable), key=lambda i: i.id)
 
     def _as_recorded(self, link: Link, event_id: str) -> Present:
-        # Absent from an incremental snapshot: unchanged since the link recorded it.
+        # Absent from an incremental snapshot, or unreadable: as the link recorded it.
         seen = link.seen_on(self.side) or link.base
         overrides = link.wix_overrides if self.side is Side.WIX else None
         remote = RemoteEvent(event_id, link.version_on(self.side), seen, overrides=overrides)

@@ -52,6 +52,9 @@ def plan(
     draft = Draft(views, links, policy, errors)
     for side in sorted(guarded):
         _report_guarded(draft, snapshots[side], links)
+    for side in Side:
+        for item in views[side].unreadable():
+            draft.skip(side, item.id, draft.link_on(side, item.id), Reason.UNREADABLE)
 
     arrivals = sorted(
         ((side, item) for side in Side for item in draft.unlinked[side].arrivals),

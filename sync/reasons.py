@@ -48,3 +48,4 @@ class Reason(StrEnum):
     SERIES_NOT_LINKED = "SERIES_NOT_LINKED"  # an exception whose series has no copy yet
     UNKNOWN_DELETED = "UNKNOWN_DELETED"  # a deletion notice for something we never linked
     MASS_DELETE_GUARD = "MASS_DELETE_GUARD"
+    UNREADABLE = "UNREADABLE"  # exists but cannot be read: its copy stays as last seen

@@ -17,7 +17,9 @@ class RemoteEvent:
     `event` is None for a deletion (a tombstone in a change feed). `version` is the provider's
     etag / revision / changeKey. `marker` is calsync's back-reference stamped on the events it
     creates (see `sync.link.Marker`); `tag` is the provider name on Wix busy blocks; `overrides`
-    are the effective `externalCalendarOverrides` of a Wix session.
+    are the effective `externalCalendarOverrides` of a Wix session. `unreadable` says why an
+    event that exists could not be read (its content is broken or lacks fields): the planner
+    keeps its copy as last seen rather than take it for deleted.
     """
 
     id: str
@@ -27,14 +29,19 @@ class RemoteEvent:
     marker: str | None = None
     tag: str | None = None
     overrides: ExternalCalendarOverrides | None = None
+    unreadable: str | None = None
 
     @property
     def deleted(self) -> bool:
-        return self.event is None
+        return self.event is None and self.unreadable is None
 
     @classmethod
     def gone(cls, event_id: str, version: str | None = None) -> RemoteEvent:
         return cls(id=event_id, version=version, event=None)
+
+    @classmethod
+    def unread(cls, event_id: str, why: str, version: str | None = None) -> RemoteEvent:
+        return cls(id=event_id, version=version, event=None, unreadable=why)
 
 
 @dataclass(frozen=True)

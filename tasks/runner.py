@@ -39,6 +39,7 @@ from sync.planner import plan
 from sync.policy import ConnectionPolicy
 from sync.side import Side
 from sync.snapshot import SideSnapshot
+from tasks import unreadable
 from tasks.apply import Applied, apply_plan, read_side
 from tasks.breaks import after_run, announce
 from tasks.context import WorkerContext
@@ -102,6 +103,7 @@ def run_calendar(
         ext, ext_next = read_side(
             providers[Side.EXTERNAL], Side.EXTERNAL, None if full else calendar.cursor
         )
+        wix, ext = unreadable.settle(links.all, providers, wix, ext)
         result = plan_run(links, wix, ext, policy_for(connection, calendar))
         progress = RunProgress(context, run_id, planned_actions(result, dead.is_parked))
         saving = CountingLinkStore(BeatingLinkStore(links, heartbeat), progress)
@@ -118,7 +120,7 @@ def run_calendar(
     # action went through may move the cursors on.
     complete_run = applied.stopped_by is None and not applied.failed and not result.errors
     _finish(context, run_id, clock, sides.calls, result=result, applied=applied,
-            summary=report(result, applied, dead.is_parked),
+            summary=report(result, applied, dead.is_parked), read=[wix, ext],
             started=started if complete_run else None,
             cursors=(wix_next, ext_next) if complete_run else None)  # fmt: skip
     return RunOutcome(run_id, len(applied.done), len(applied.failed), _retry_reason(applied))
@@ -176,6 +178,7 @@ def _finish(
     error: ProviderError | None = None,
     started: datetime | None = None,
     cursors: tuple[str, str] | None = None,
+    read: list[SideSnapshot] | None = None,
 ) -> None:
     with context.sessions() as db, db.begin():
         run = db.get(SyncRun, run_id)
@@ -190,6 +193,8 @@ def _finish(
         run.api_calls = api_calls
         if result is not None and applied is not None:
             _record_result(db, run, connection.id, result, applied)
+        if read is not None:
+            _note_unreadable(calendar, read, run.finished_at)
         if summary is not None:
             run.planned, run.progress = summary.planned, summary.applied
             run.actions = summary.actions
@@ -208,6 +213,13 @@ def _finish(
             connection.last_synced_at = run.finished_at
         alert = after_run(db, connection, run.status, stopped, context.settings)
     announce(alert)
+
+
+def _note_unreadable(calendar: ExternalCalendar, read: list[SideSnapshot], now: datetime
+                     ) -> None:  # fmt: skip
+    noted = unreadable.noted(calendar.unreadable, read, now)
+    if noted != (calendar.unreadable or {}):  # written only when it changed
+        calendar.unreadable = noted
 
 
 def _advance(db: Session, connection_id: str, allowed: tuple[ConnectionStatus, ...],

@@ -85,7 +85,13 @@ class CalDAVCalendar:
     def get(self, event_id: str) -> RemoteEvent:
         name, key = split_id(event_id)
         resource = self.collection.fetch(name)
-        item = None if resource is None else resource.item(key)
+        why = self.collection.unreadable.get(name)
+        if resource is None and why is not None:
+            return RemoteEvent.unread(event_id, why)
+        try:
+            item = None if resource is None else resource.item(key)
+        except ValueError as unreadable:  # values no event can have
+            return RemoteEvent.unread(event_id, str(unreadable)[:200])
         return item or RemoteEvent.gone(event_id)
 
     def _mode(self) -> str:

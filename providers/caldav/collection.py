@@ -21,7 +21,7 @@ from caldav.collection import Calendar as DAVCalendar
 from caldav.collection import SynchronizableCalendarObjectCollection
 from icalendar import Calendar
 
-from providers.caldav.events import UnreadableEvent, render
+from providers.caldav.events import NotAnEvent, UnreadableEvent, render
 from providers.caldav.http import (
     CALDAV,
     CS,
@@ -54,6 +54,7 @@ class Collection:
         self.path = urlsplit(self.url).path
         self.host = urlsplit(self.url).netloc.rpartition("@")[2]
         self.cache: dict[str, Resource] = {}
+        self.unreadable: dict[str, str] = {}  # member name -> why its data could not be read
         self._hrefs: dict[str, str] = {}
 
     # -- names and hrefs ------------------------------------------------------------------
@@ -186,6 +187,7 @@ class Collection:
             response = self.client.request(self._url(name), "GET", "", {"Accept": "text/calendar"})
         if response.status in (404, 410):
             self.cache.pop(name, None)
+            self.unreadable.pop(name, None)
             return None
         self._check(response.status, expected=(200,))
         return self._remember(name, response.headers.get("ETag"), str(response.raw))
@@ -248,12 +250,17 @@ class Collection:
     # -- internals ------------------------------------------------------------------------
 
     def _remember(self, name: str, etag: str | None, text: str) -> Resource | None:
+        self.cache.pop(name, None)
         try:
             resource = Resource.parse(name, etag, text)
-        except UnreadableEvent as unreadable:
-            log.info("caldav: skipping %s: %s", name, unreadable)
-            self.cache.pop(name, None)
+        except NotAnEvent:
+            self.unreadable.pop(name, None)
             return None
+        except UnreadableEvent as unreadable:
+            log.warning("caldav: cannot read %s: %s", name, unreadable)
+            self.unreadable[name] = str(unreadable)[:200]
+            return None
+        self.unreadable.pop(name, None)
         return self._keep(resource)
 
     def _keep(self, resource: Resource) -> Resource:

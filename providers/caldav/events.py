@@ -36,12 +36,23 @@ class UnreadableEvent(ValueError):
     """A resource that is not an iCalendar object holding a VEVENT."""
 
 
+class NotAnEvent(UnreadableEvent):
+    """A calendar object of another kind (a task, a journal entry): not ours to sync."""
+
+
+_OTHER_KINDS = ("VTODO", "VJOURNAL", "VFREEBUSY")
+
+
 def parse_calendar(text: str) -> Calendar:
     try:
         calendar = Calendar.from_ical(_without_known_zones(text))
     except (ValueError, KeyError, IndexError) as error:
         raise UnreadableEvent(f"not iCalendar: {error}") from None
-    if not isinstance(calendar, Calendar) or not calendar.walk("VEVENT"):
+    if not isinstance(calendar, Calendar):
+        raise UnreadableEvent("not a VCALENDAR")
+    if not calendar.walk("VEVENT"):
+        if any(calendar.walk(kind) for kind in _OTHER_KINDS):
+            raise NotAnEvent("no VEVENT")
         raise UnreadableEvent("no VEVENT")
     return calendar
 

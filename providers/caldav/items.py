@@ -171,7 +171,7 @@ class Resource:
     # -- anyone else's series -------------------------------------------------------------
 
     def _occurrences(self, window: SyncWindow) -> list[RemoteEvent]:
-        query = recurring_ical_events.of(self.calendar, skip_bad_series=True)
+        query = recurring_ical_events.of(self.calendar, skip_bad_series=False)
         found: dict[str, RemoteEvent] = {}
         for component in query.between(window.start, window.end):
             item = self._occurrence_item(component)
@@ -189,7 +189,7 @@ class Resource:
         start = as_instant(slot) - timedelta(seconds=1)
         span = timedelta(days=1) if isinstance(slot, date) and not isinstance(slot, datetime) \
             else timedelta(seconds=2)  # fmt: skip
-        query = recurring_ical_events.of(self.calendar, skip_bad_series=True)
+        query = recurring_ical_events.of(self.calendar, skip_bad_series=False)
         for component in query.between(start, start + span):
             item = self._occurrence_item(component)
             if item is not None and item.id == item_id(self.name, key):

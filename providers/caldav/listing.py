@@ -31,11 +31,14 @@ def full_listing(collection: Collection, window: SyncWindow, mode: str) -> Chang
         etags = {name: etag_digest(etag) for name, etag in current.items()}
         names = list(current)
     cursor = Cursor(mode, token, window_seconds(window), etags)
+    fetched = collection.fetch_many(names)
     items: list[RemoteEvent] = []
-    for _, resource in sorted(collection.fetch_many(names).items()):
-        listed = _listed(resource, window)
+    for name in sorted(set(fetched) | (set(collection.unreadable) & set(names))):
+        resource = fetched.get(name)
+        listed = _listed(collection, name, resource, window)
         items.extend(listed)
-        _remember_series(cursor, resource, listed)
+        if resource is not None:
+            _remember_series(cursor, resource, listed)
     return ChangePage(tuple(items), cursor.encode(), complete=True)
 
 
@@ -50,7 +53,13 @@ def changes_since(collection: Collection, cursor: Cursor, window: SyncWindow) ->
     items: list[RemoteEvent] = []
     for name in sorted(set(changed) | deleted):
         resource = fetched.get(name)
-        listed = [] if resource is None else _listed(resource, window)
+        listed = [] if name in deleted else _listed(collection, name, resource, window)
+        if any(item.unreadable for item in listed):
+            # What it listed before is kept as it was: unreadable, not gone.
+            why = listed[0].unreadable or ""
+            seen = _listed_before(cursor.series.get(name), name)
+            items.extend(RemoteEvent.unread(event_id, why) for event_id in sorted(seen))
+            continue
         before = _listed_before(cursor.series.pop(name, None), name)
         now = {item.id for item in listed}
         items.extend(listed)
@@ -60,13 +69,19 @@ def changes_since(collection: Collection, cursor: Cursor, window: SyncWindow) ->
     return ChangePage(tuple(items), cursor.encode(), complete=False)
 
 
-def _listed(resource: Resource, window: SyncWindow) -> list[RemoteEvent]:
-    """The resource's items; none (as for a deleted one) when its content makes no event."""
+def _listed(
+    collection: Collection, name: str, resource: Resource | None, window: SyncWindow
+) -> list[RemoteEvent]:
+    """A member's items: none when it is gone or not an event, and one unreadable item
+    when its data cannot be read, so that its copies are kept rather than deleted."""
+    if resource is None:
+        why = collection.unreadable.get(name)
+        return [] if why is None else [RemoteEvent.unread(name, why)]
     try:
         return resource.items(window)
-    except ValueError as unreadable:  # UnreadableEvent, or values no event can have
-        log.warning("caldav: %s lists as nothing: %s", resource.name, unreadable)
-        return []
+    except ValueError as unreadable:  # values no event can have
+        log.warning("caldav: cannot list %s: %s", name, unreadable)
+        return [RemoteEvent.unread(name, str(unreadable)[:200], resource.etag)]
 
 
 def _listed_before(seen: SeriesSeen | None, name: str) -> set[str]:

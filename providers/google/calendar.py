@@ -55,6 +55,7 @@ from providers.google.events import (
 )
 from providers.google.http import ApiCall, CalendarApi, Missing
 from providers.google.listing import PAGE_SIZE, Listing, SeriesOwners
+from providers.unreadable import read_or_unreadable
 from sync.event import CanonicalEvent
 
 T = TypeVar("T", covariant=True)
@@ -97,7 +98,8 @@ class GoogleCalendar:
         return [item for item in page.changes if item.event is not None]
 
     def get(self, event_id: str) -> RemoteEvent:
-        return self._view(self._fetch(event_id))
+        resource = self._fetch(event_id)
+        return read_or_unreadable(event_id, None, lambda: self._view(resource))
 
     # -- writes ------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from providers.unreadable import read_or_unreadable
 from sync.event import CanonicalEvent, EventStatus, Moment, Recurrence, Transparency
 from sync.snapshot import RemoteEvent
 
@@ -76,6 +77,10 @@ def original_start(resource: Resource) -> Moment | None:
 
 def series_form(resource: Resource) -> RemoteEvent:
     """One of our events: masters keep their rule, exceptions name their series."""
+    return read_or_unreadable(_id(resource), _etag(resource), lambda: _series_form(resource))
+
+
+def _series_form(resource: Resource) -> RemoteEvent:
     parent = series_of(resource)
     if is_cancelled(resource) and parent is None:
         return _gone(resource)
@@ -92,19 +97,26 @@ def expanded_form(resource: Resource) -> RemoteEvent:
     """Someone else's event or occurrence, standalone; a cancelled one is a deletion."""
     if is_cancelled(resource):
         return _gone(resource)
-    return _remote(resource, None)
+    return read_or_unreadable(_id(resource), _etag(resource), lambda: _remote(resource, None))
+
+
+def _id(resource: Resource) -> str:
+    return str(resource["id"])
+
+
+def _etag(resource: Resource) -> str | None:
+    etag = resource.get("etag")
+    return None if etag is None else str(etag)
 
 
 def _gone(resource: Resource) -> RemoteEvent:
-    etag = resource.get("etag")
-    return RemoteEvent.gone(str(resource["id"]), None if etag is None else str(etag))
+    return RemoteEvent.gone(_id(resource), _etag(resource))
 
 
 def _remote(resource: Resource, recurrence: Recurrence | None) -> RemoteEvent:
-    etag = resource.get("etag")
     return RemoteEvent(
-        id=str(resource["id"]),
-        version=None if etag is None else str(etag),
+        id=_id(resource),
+        version=_etag(resource),
         event=canonical(resource, recurrence),
         modified=_timestamp(resource.get("updated")),
         marker=marker_of(resource),

@@ -47,6 +47,7 @@ from providers.google.events import (
     series_form,
     series_of,
 )
+from providers.unreadable import READ_ERRORS
 from sync.event import Moment, as_instant
 from sync.snapshot import RemoteEvent
 
@@ -204,13 +205,18 @@ def _near_window(resource: Resource, window: SyncWindow) -> bool:
     """Non-recurring events always; an occurrence if it was due or now lies in the window."""
     if series_of(resource) is None:
         return True
-    original = original_start(resource)
+    try:
+        original = original_start(resource)
+    except READ_ERRORS:
+        return True  # listed, and reported as unreadable
+
     if original is not None and _inside(original, window):
         return True
     if not has_details(resource) or is_cancelled(resource):
         return False
     event = expanded_form(resource).event
-    assert event is not None
+    if event is None:
+        return True
     return as_instant(event.start) < window.end and as_instant(event.end) > window.start
 
 

@@ -25,6 +25,7 @@ from providers.microsoft.events import marker_of, parse_exception_id, stored_sha
 from providers.microsoft.http import GraphClient
 from providers.microsoft.listing import CalendarReader, Cursor, expanded, single
 from providers.microsoft.writes import CalendarWriter, stored_remote
+from providers.unreadable import read_or_unreadable
 from sync.event import CanonicalEvent, Moment, Recurrence
 from sync.snapshot import RemoteEvent
 
@@ -94,6 +95,9 @@ class MicrosoftCalendar:
         return [r for r in listed if r.event is not None]
 
     def get(self, event_id: str) -> RemoteEvent:
+        return read_or_unreadable(event_id, None, lambda: self._get(event_id))
+
+    def _get(self, event_id: str) -> RemoteEvent:
         parsed = parse_exception_id(event_id)
         if parsed is not None:
             return self.writer.exception(*parsed)

@@ -45,6 +45,7 @@ from providers.microsoft.events import (
 from providers.microsoft.http import GraphClient
 from providers.microsoft.recurrence import occurrence_starts
 from providers.microsoft.timezones import PREFER_UTC, utc_text
+from providers.unreadable import READ_ERRORS, read_or_unreadable, unreadable_item
 from sync.event import CanonicalEvent, EventStatus, Moment, Recurrence, as_instant
 from sync.snapshot import RemoteEvent
 
@@ -206,7 +207,14 @@ class CalendarReader:
 
     def series_form(self, master: dict[str, Any]) -> list[RemoteEvent]:
         """calsync's series in the window: master, exceptions, cancelled occurrences ([] if
-        the series has no occurrence in the window)."""
+        the series has no occurrence in the window); the master alone, unreadable, when a
+        part of it cannot be read."""
+        try:
+            return self._series_form(master)
+        except READ_ERRORS as error:
+            return [unreadable_item(str(master["id"]), version_of(master), error)]
+
+    def _series_form(self, master: dict[str, Any]) -> list[RemoteEvent]:
         shape, marker, master_id = stored_shape(master), marker_of(master), str(master["id"])
         series = series_start(master)
         head = read_event(master, shape, Recurrence(rule=read_rule(master, shape)))
@@ -242,14 +250,16 @@ def single(raw: dict[str, Any], ours: dict[str, Any] | None) -> RemoteEvent:
     """A single event; `ours` is its copy from the listing of calsync's events (properties)."""
     shape = stored_shape(ours) if ours else None
     marker = marker_of(ours) if ours else None
-    return RemoteEvent(
+    return read_or_unreadable(str(raw["id"]), version_of(raw), lambda: RemoteEvent(
         str(raw["id"]), version_of(raw), read_event(raw, shape), modified_of(raw), marker
-    )
+    ))  # fmt: skip
 
 
 def expanded(raw: dict[str, Any]) -> RemoteEvent:
     """One occurrence of a foreign series as a standalone event."""
-    return RemoteEvent(str(raw["id"]), version_of(raw), read_event(raw, None), modified_of(raw))
+    return read_or_unreadable(str(raw["id"]), version_of(raw), lambda: RemoteEvent(
+        str(raw["id"]), version_of(raw), read_event(raw, None), modified_of(raw)
+    ))  # fmt: skip
 
 
 def cancelled(
