@@ -52,9 +52,7 @@ def plan(
     draft = Draft(views, links, policy, errors)
     for side in sorted(guarded):
         _report_guarded(draft, snapshots[side], links)
-    for side in Side:
-        for item in views[side].unreadable():
-            draft.skip(side, item.id, draft.link_on(side, item.id), Reason.UNREADABLE)
+    held = _hold_unreadable(draft)
 
     arrivals = sorted(
         ((side, item) for side in Side for item in draft.unlinked[side].arrivals),
@@ -63,7 +61,7 @@ def plan(
     ordered = sorted(links, key=lambda link: (link.base.is_instance, link.link_id))
     for instances in (False, True):
         for link in ordered:
-            if link.base.is_instance is instances:
+            if link.base.is_instance is instances and link.link_id not in held:
                 plan_link(draft, link)
         for side, item in arrivals:
             if _is_instance(item) is instances:
@@ -75,6 +73,19 @@ def plan(
 
 def _is_instance(item: RemoteEvent) -> bool:
     return item.event is not None and item.event.is_instance
+
+
+def _hold_unreadable(draft: Draft) -> set[str]:
+    """Report each unreadable event; the pairs they belong to wait, untouched, until the
+    event reads again (a write to it could only overwrite what cannot be seen)."""
+    held: set[str] = set()
+    for side in Side:
+        for item in draft.views[side].unreadable():
+            link = draft.link_on(side, item.id)
+            draft.skip(side, item.id, link, Reason.UNREADABLE)
+            if link is not None:
+                held.add(link.link_id)
+    return held
 
 
 def _report_guarded(draft: Draft, snapshot: SideSnapshot, links: Sequence[Link]) -> None:
