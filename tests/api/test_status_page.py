@@ -169,6 +169,24 @@ def test_names_from_outside_are_shown_as_text(
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
 
 
+def test_events_that_cannot_be_read_are_listed_with_their_reason(
+    page: TestClient, tenant: TenantKey, engine: Engine, api_settings: Settings
+) -> None:
+    connection_id = seed_connection(engine, api_settings, tenant)
+    home = calendar_of(engine, connection_id, "/alice/home/")
+    reason = "a VEVENT without a DTSTART <b>"
+    with session_scope(engine) as db:
+        db.execute(update(ExternalCalendar).where(ExternalCalendar.id == home).values(unreadable={
+            "external:dentist.ics": {"side": "external", "eventId": "dentist.ics",
+                                     "reason": reason, "since": "2026-12-07T10:00:00+00:00"}}))
+
+    shown = page.get(f"/status/tenants/{tenant.tenant_id}").text
+
+    assert "1 event(s) cannot be read" in shown and "UNREADABLE" in shown
+    assert "<code>dentist.ics</code> in the calendar" in shown
+    assert "a VEVENT without a DTSTART &lt;b&gt;" in shown
+
+
 def test_another_module_can_draw_a_panel_above_the_connections(
     api_settings: Settings, context: WorkerContext, tenant: TenantKey, engine: Engine
 ) -> None:
