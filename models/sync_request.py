@@ -38,6 +38,9 @@ class SyncRequest(Timestamps, Base):
     )
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     email_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The account that approved, and when its owner confirmed it though it is not `email`'s.
+    approved_by: Mapped[str | None] = mapped_column(String(320))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 APPROVAL_PURPOSE = "approval-link-v1"
