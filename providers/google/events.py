@@ -61,8 +61,9 @@ def is_cancelled(resource: Resource) -> bool:
 
 
 def has_details(resource: Resource) -> bool:
-    """Deleted entries may come as a stub with little more than the id."""
-    return "start" in resource
+    """Deleted entries may come as a stub with little more than the id. A live entry is never
+    a stub: if it lacks its times, it is unreadable, not deleted."""
+    return "start" in resource or not is_cancelled(resource)
 
 
 def series_of(resource: Resource) -> str | None:
@@ -124,8 +125,7 @@ def _remote(resource: Resource, recurrence: Recurrence | None) -> RemoteEvent:
 
 
 def canonical(resource: Resource, recurrence: Recurrence | None) -> CanonicalEvent:
-    start_value = resource.get("start") or resource.get("originalStartTime") or {}
-    end_value = resource.get("end") or start_value
+    start_value, end_value = _times(resource)
     start, end = _moment(start_value), _moment(end_value)
     all_day = not isinstance(start, datetime)
     if isinstance(end, datetime) is all_day or end < start:
@@ -146,6 +146,15 @@ def canonical(resource: Resource, recurrence: Recurrence | None) -> CanonicalEve
         ),
         recurrence=recurrence,
     )
+
+
+def _times(resource: Resource) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A live event has both (KeyError names the one missing); a cancelled one may be a stub,
+    timed by its original start."""
+    if not is_cancelled(resource):
+        return resource["start"], resource["end"]
+    start = resource.get("start") or resource.get("originalStartTime") or {}
+    return start, resource.get("end") or start
 
 
 def _rrule(resource: Resource) -> str | None:

@@ -105,9 +105,10 @@ class MicrosoftCalendar:
             raw = self.writer.fetch(event_id)
         except NotFound:
             return RemoteEvent.gone(event_id)  # Graph keeps no tombstones: deleted or unknown
-        if raw.get("type") in ("occurrence", "exception"):
+        kind = raw["type"]  # without one it is unreadable, as the listings report it
+        if kind in ("occurrence", "exception"):
             return expanded(raw)
-        if raw.get("type") == "seriesMaster":
+        if kind == "seriesMaster":
             return stored_remote(raw, stored_shape(raw), marker_of(raw))
         return single(raw, raw)
 

@@ -161,6 +161,8 @@ class CalendarReader:
                 listed.append(single(raw, ours.get(str(raw["id"]))))
             elif kind in _INSTANCE_TYPES and str(raw.get("seriesMasterId")) not in ours:
                 listed.append(expanded(raw))
+            elif kind is None:
+                listed.append(untyped(raw))
         masters = [m for m in ours.values() if m.get("type") == "seriesMaster"]
         series_ids: list[str] = []
         for master in masters:
@@ -187,6 +189,8 @@ class CalendarReader:
                 changed.append(expanded(raw))
             elif kind == "seriesMaster" and raw_id in ours:
                 refresh.add(raw_id)
+            elif kind is None:
+                changed.append(untyped(raw))
         for removed_id in round_.removed:
             still = ours.get(removed_id)
             if still is not None and still.get("type") == "singleInstance":
@@ -260,6 +264,11 @@ def expanded(raw: dict[str, Any]) -> RemoteEvent:
     return read_or_unreadable(str(raw["id"]), version_of(raw), lambda: RemoteEvent(
         str(raw["id"]), version_of(raw), read_event(raw, None), modified_of(raw)
     ))  # fmt: skip
+
+
+def untyped(raw: dict[str, Any]) -> RemoteEvent:
+    """An item listed without its type: neither a single event nor an occurrence we can tell."""
+    return unreadable_item(str(raw["id"]), version_of(raw), KeyError("type"))
 
 
 def cancelled(

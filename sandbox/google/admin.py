@@ -147,6 +147,14 @@ def owner_delete(state: GoogleState, body: dict[str, Any], request: Request) -> 
 # -- faults, clock, options, push ------------------------------------------------------------------
 
 
+def damage(state: GoogleState, body: dict[str, Any], request: Request) -> Any:
+    drop = body.get("drop")
+    if not isinstance(drop, list) or not all(isinstance(name, str) for name in drop):
+        raise ValueError("drop must be a list of field names ([] repairs the event)")
+    params = request.path_params
+    return state.damage_event(params["calendarId"], params["eventId"], drop)
+
+
 def rate_limit(state: GoogleState, body: dict[str, Any], request: Request) -> Any:
     state.faults.rate_limit(
         int(body.get("count", 1)),
@@ -247,6 +255,11 @@ routes = [
     ),
     Route(
         "/_sandbox/calendars/{calendarId}/events/{eventId}", admin(owner_delete), methods=["DELETE"]
+    ),
+    Route(
+        "/_sandbox/calendars/{calendarId}/events/{eventId}/damage",
+        admin(damage),
+        methods=["POST"],
     ),
     Route("/_sandbox/clients", admin(add_client), methods=["POST"]),
     Route("/_sandbox/tokens", admin(issue_tokens), methods=["POST"]),

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +33,7 @@ def full_listing(store: EventStore, query: EventsQuery, now: datetime) -> list[d
             entries.extend(_expanded(store, stored, query, now))
         elif _listed(store, stored, query):
             entries.append(stored.resource)
-    return [_render(e, details=query.show_deleted) for e in _ordered(entries, query, store)]
+    return [_render(store, e, query.show_deleted) for e in _ordered(entries, query, store)]
 
 
 def incremental_listing(
@@ -47,7 +46,7 @@ def incremental_listing(
             entries.extend(_changed_instances(store, stored, since, now))
         elif _type_matches(stored.resource, query):
             entries.append(stored.resource)
-    return [_render(e, details=query.show_deleted) for e in entries]
+    return [_render(store, e, query.show_deleted) for e in entries]
 
 
 def instances_listing(
@@ -57,13 +56,13 @@ def instances_listing(
     if stored is None:
         raise not_found()
     if not stored.is_series:
-        return [_render(stored.resource, details=True)] if _visible(stored, query) else []
+        return [_render(store, stored.resource, True)] if _visible(stored, query) else []
     entries = list(_expanded(store, stored, query, now))
     if query.original_start:
         wanted = parse_rfc3339(query.original_start)
         entries = [e for e in entries if _original_instant(e, store.time_zone) == wanted]
     ordered = sorted(entries, key=lambda e: _start(e, store.time_zone))
-    return [_render(e, details=query.show_deleted) for e in ordered]
+    return [_render(store, e, query.show_deleted) for e in ordered]
 
 
 def restrict_for_role(items: list[dict[str, Any]], role: str) -> list[dict[str, Any]]:
@@ -196,10 +195,11 @@ def _changed_instances(
 # -- shared helpers --------------------------------------------------------------------------
 
 
-def _render(resource: dict[str, Any], details: bool) -> dict[str, Any]:
+def _render(store: EventStore, resource: dict[str, Any], details: bool) -> dict[str, Any]:
+    served = store.served(resource)
     if resource.get("status") == "cancelled" and not details:
-        return {k: copy.deepcopy(resource[k]) for k in _STUB_FIELDS if k in resource}
-    return copy.deepcopy(resource)
+        return {k: served[k] for k in _STUB_FIELDS if k in served}
+    return served
 
 
 def _ordered(

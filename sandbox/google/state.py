@@ -306,6 +306,15 @@ class GoogleState:
             calendar.store.delete(event_id, self.clock.now(), if_match)
             self._notify(calendar.id)
 
+    def damage_event(self, calendar_id: str, event_id: str, drop: list[str]) -> dict[str, Any]:
+        """A fault: the API serves the event without the fields in `drop` (as a change: new
+        etag, `updated`, a push) until it is damaged with `drop=[]`. Returns the served form."""
+        with self.lock:
+            calendar = self._calendar(calendar_id, None)[0]
+            resource = calendar.store.damage(event_id, drop, self.clock.now())
+            self._notify(calendar.id)
+            return resource
+
     # -- push --------------------------------------------------------------------------------
 
     def watch(

@@ -86,11 +86,18 @@ class EventStore:
         self._etags = etags
         self._expansion = expansion
         self._exceptions: dict[str, set[str]] = {}
+        # A fault: event id -> the fields the API leaves out when it serves the event.
+        self.damaged: dict[str, tuple[str, ...]] = {}
 
     # -- reads -------------------------------------------------------------------------------
 
     def get(self, event_id: str) -> dict[str, Any]:
-        return copy.deepcopy(self._current(event_id)[1])
+        return self.served(self._current(event_id)[1])
+
+    def served(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """A copy of the event as the API serves it: without the fields a fault dropped."""
+        dropped = self.damaged.get(resource["id"], ())
+        return {k: copy.deepcopy(v) for k, v in resource.items() if k not in dropped}
 
     def exceptions(self, parent_id: str) -> list[StoredEvent]:
         return [self.events[i] for i in sorted(self._exceptions.get(parent_id, ()))]
@@ -140,6 +147,20 @@ class EventStore:
         _check_if_match(current, if_match)
         # The details stay (the organizer's copy keeps them); listings decide what to show.
         self._store(stored, {**copy.deepcopy(current), "status": "cancelled"}, now)
+
+    def damage(self, event_id: str, drop: list[str], now: datetime) -> dict[str, Any]:
+        """Serve the event without the fields in `drop` from now on (none: whole again). Its
+        etag and `updated` change either way, so incremental listings report it; an instance
+        of a series becomes an exception, as any change of one does."""
+        stored, current = self._current(event_id)
+        unknown = sorted(set(drop) - (set(current) - {"id"}))
+        if unknown:
+            raise ValueError(f"drop: the event has no field {unknown[0]!r} that can be dropped")
+        if drop:
+            self.damaged[event_id] = tuple(drop)
+        else:
+            self.damaged.pop(event_id, None)
+        return self._store(stored, copy.deepcopy(current), now)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -198,7 +219,7 @@ class EventStore:
         else:
             previous, stored.resource, stored.change_seq = stored.resource, resource, seq
         self._follow_series_change(stored, previous, seq, now)
-        return copy.deepcopy(resource)
+        return self.served(resource)
 
     def _follow_series_change(
         self, stored: StoredEvent, previous: dict[str, Any], seq: int, now: datetime

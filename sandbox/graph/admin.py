@@ -100,6 +100,14 @@ def routes(state: GraphState) -> list[Route]:
         )
         return Response(status_code=204)
 
+    async def damage(request: Request) -> Response:
+        body, user = await _body(request), request.path_params["user"]
+        drop = body.get("drop")
+        if not isinstance(drop, list) or not all(isinstance(name, str) for name in drop):
+            raise bad_request("drop must be a list of property names ([] repairs the event)")
+        instance = state.damage_event(user, request.path_params["eid"], drop)
+        return JSONResponse(render_event(instance, state.mailbox(user).user))
+
     async def register_app(request: Request) -> Response:
         body = await _body(request)
         app = state.identity.register_app(
@@ -217,6 +225,7 @@ def routes(state: GraphState) -> list[Route]:
         (f"{p}/users/{{user}}/events", owner_create, ["POST"]),
         (f"{p}/users/{{user}}/events/{{eid}}", owner_update, ["PATCH"]),
         (f"{p}/users/{{user}}/events/{{eid}}", owner_delete, ["DELETE"]),
+        (f"{p}/users/{{user}}/events/{{eid}}/damage", damage, ["POST"]),
         (f"{p}/apps", register_app, ["POST"]),
         (f"{p}/tokens", tokens, ["POST"]),
         (f"{p}/oauth/revoke", revoke, ["POST"]),

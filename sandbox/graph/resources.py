@@ -115,6 +115,8 @@ def render_event(
         event["singleValueExtendedProperties"] = [
             p for p in ext_prop_list(instance) if expand_props(p)
         ]
+    for name in instance.dropped:
+        event.pop(name, None)
     return event
 
 

@@ -39,6 +39,8 @@ READ_ONLY_FIELDS = {
     "responseStatus", "hasAttachments", "isCancelled", "isDraft", "originalStartTimeZone",
     "originalEndTimeZone", "onlineMeeting", "onlineMeetingUrl", "attachments", "calendar",
 }  # fmt: skip
+# What an event may be served without (a fault): any property but its id.
+SERVED_FIELDS = (CONTENT_FIELDS | STRUCTURE_FIELDS | READ_ONLY_FIELDS) - {"id"} | {"@odata.etag"}
 ENUMS = {
     "showAs": {"free", "tentative", "busy", "oof", "workingElsewhere", "unknown"},
     "importance": {"low", "normal", "high"},
@@ -125,6 +127,7 @@ class Override:
     change_key: str = field(default_factory=ids.change_key)
     created: datetime | None = None
     modified: datetime | None = None
+    dropped: tuple[str, ...] = ()  # a fault: properties left out when it is served
 
 
 @dataclass
@@ -147,6 +150,7 @@ class EventRecord:
     recurrence: Recurrence | None = None
     ext_props: dict[str, str] = field(default_factory=dict)
     overrides: dict[datetime, Override] = field(default_factory=dict)
+    dropped: tuple[str, ...] = ()  # a fault: properties left out when it is served
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,13 @@ class Instance:
         if self.override and self.override.is_all_day is not None:
             return self.override.is_all_day
         return self.record.is_all_day
+
+    @property
+    def dropped(self) -> tuple[str, ...]:
+        """Properties a fault leaves out: the master's own are not its occurrences'."""
+        if self.override is not None:
+            return self.override.dropped
+        return self.record.dropped if self.original_start is None else ()
 
     @property
     def zones(self) -> tuple[str, str]:
@@ -603,6 +614,30 @@ class GraphState:
             if record.transaction_id and box.transactions.get(record.transaction_id) == record.id:
                 del box.transactions[record.transaction_id]
             self._record_change(box, "deleted", record.id, gone)
+
+    def damage_event(self, user: str, event_id: str, drop: list[str]) -> Instance:
+        """A fault: the event is served without the properties in `drop` until it is damaged
+        with `drop=[]`. Either is a change (new changeKey, delta, notification); an occurrence
+        becomes an exception, as any change of one does."""
+        unknown = sorted(set(drop) - SERVED_FIELDS)
+        if unknown:
+            raise bad_request(f"drop: {unknown[0]!r} is not a property the sandbox serves")
+        with self.lock:
+            box = self.mailbox(user)
+            instance = self.get_instance(user, event_id)
+            record, now = instance.record, self.now()
+            if instance.original_start is None:
+                record.dropped = tuple(drop)
+                record.change_key, record.modified = ids.change_key(), now
+                self._record_change(box, "updated", record.id, self._touched_ids(record))
+                return self._stored_instance(record)
+            override = instance.override or Override(instance.original_start, created=now)
+            override.dropped = tuple(drop)
+            override.change_key, override.modified = ids.change_key(), now
+            record.overrides[instance.original_start] = override
+            record.change_key, record.modified = ids.change_key(), now
+            self._record_change(box, "updated", instance.id, [instance.id], also=[record.id])
+            return self._exception(record, override)
 
     def _check_write(
         self, box: Mailbox, instance: Instance, if_match: str | None, check_access: bool
