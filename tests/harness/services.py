@@ -282,3 +282,61 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
         return sock.connect_ex((host, port)) == 0
+
+
+def restart_postgres(service: Service) -> None:
+    """Restart a private PostgreSQL in place, as an operator's restart does: a fast shutdown
+    (clients are cut off, open transactions roll back), then the same data directory and port."""
+    connection = psycopg2.connect(service.url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW data_directory")
+            (data,) = cursor.fetchone() or ("",)
+    finally:
+        connection.close()
+    log = Path(data).parent / "log"  # start_private_postgres's server log, next to its data
+    subprocess.run(
+        [*_as_postgres_user(), _postgres_bin("pg_ctl"), "-D", data, "-l", str(log), "-w",
+         "-m", "fast", "restart"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+
+class DurableRedis:
+    """A throwaway redis-server set up as deploy/docker-compose.yml sets up the broker: an
+    append-only file, `noeviction`. `restart()` (a clean shutdown, which flushes the file, then
+    a new server on the same port and folder) brings back every queued message and lock."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.folder = tempfile.mkdtemp(prefix="calsync-redis-aof-")
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self._process = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [redis_executable(), "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction",
+             "--dir", self.folder],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while not redis_answers(self.url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("private redis-server did not start")
+            time.sleep(0.05)
+        return process
+
+    def _shut_down(self) -> None:
+        self._process.terminate()  # SIGTERM: redis-server flushes its append-only file and exits
+        self._process.wait(10)
+
+    def restart(self, down_for: float = 0.0) -> None:
+        self._shut_down()
+        time.sleep(down_for)
+        self._process = self._start()
+
+    def stop(self) -> None:
+        self._shut_down()
+        shutil.rmtree(self.folder, ignore_errors=True)
