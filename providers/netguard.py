@@ -11,15 +11,20 @@ stranger must not make calsync's workers talk to:
   network, and the tests (servers on 127.0.0.1), allow them.
 
 An IPv4 address embedded in IPv6 (::ffff:a.b.c.d, 64:ff9b::/96) is judged as that IPv4 address.
-The check resolves the name itself; the HTTP client resolves it again when it connects, so a
-DNS answer that changes in between (rebinding) is not caught here: callers re-check every new
-host and every redirect.
+
+A check is only as good as the connection that follows it: a name resolved twice may answer a
+public address to the check and 127.0.0.1 to the connection (DNS rebinding). So the checks
+return the addresses they judged, for the caller to connect to one of them with the host name
+kept for the Host header and TLS, and `check_addresses` judges what an HTTP client's own
+resolver found, just before it connects (the CalDAV client's `GuardedResolver`).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from providers.errors import PermanentError, PermanentReason
@@ -51,34 +56,34 @@ class UnresolvedHost(ValueError):
     """The host name does not resolve (a typo, or DNS is down)."""
 
 
-def check_url(url: str, allow_private: bool = False) -> None:
-    """Raise `UnsafeAddress` unless every address of the URL's host may be connected to."""
-    parts = urlsplit(url)
-    host = parts.hostname
-    if parts.scheme not in ALLOWED_SCHEMES:
-        raise UnsafeAddress(f"only http and https URLs are allowed, not {parts.scheme!r}")
-    if not host:
-        raise UnsafeAddress("the URL names no host")
-    try:
-        port = parts.port
-    except ValueError:
-        raise UnsafeAddress(f"the URL for {host} has an invalid port") from None
-    for address in resolve(host, port or (443 if parts.scheme == "https" else 80)):
+def check_url(url: str, allow_private: bool = False) -> list[IPAddress]:
+    """Raise `UnsafeAddress` unless every address of the URL's host may be connected to;
+    returns those addresses."""
+    host, port = _destination(url)
+    addresses = resolve(host, port)
+    check_addresses(host, addresses, allow_private)
+    return addresses
+
+
+def check_webhook_url(url: str) -> list[IPAddress]:
+    """Where calsync may POST a tenant's notices: https to a public address, or a receiver on
+    this machine (every address loopback), where plain http will do. Raises like `check_url`,
+    from one lookup whose addresses it returns."""
+    host, port = _destination(url)
+    addresses = resolve(host, port)
+    local = all(_embedded_ipv4(address).is_loopback for address in addresses)
+    if urlsplit(url).scheme == "http" and not local:
+        raise UnsafeAddress("plain http is allowed to a loopback address only; use https")
+    check_addresses(host, addresses, allow_private=local)
+    return addresses
+
+
+def check_addresses(host: str, addresses: Iterable[IPAddress], allow_private: bool) -> None:
+    """Raise `UnsafeAddress` naming the first of `host`'s addresses that is refused."""
+    for address in addresses:
         refusal = refusal_for(address, allow_private)
         if refusal is not None:
             raise UnsafeAddress(f"{host} resolves to {address}, {refusal}; refused")
-
-
-def check_webhook_url(url: str) -> None:
-    """Where calsync may POST a tenant's notices: https to a public address, or a receiver on
-    this machine (every address loopback), where plain http will do. Raises like `check_url`."""
-    parts = urlsplit(url)
-    local = parts.scheme in ALLOWED_SCHEMES and bool(parts.hostname) and all(
-        _embedded_ipv4(address).is_loopback for address in resolve(str(parts.hostname), 0)
-    )
-    if parts.scheme == "http" and parts.hostname and not local:
-        raise UnsafeAddress("plain http is allowed to a loopback address only; use https")
-    check_url(url, allow_private=local)
 
 
 def resolve(host: str, port: int) -> list[IPAddress]:
@@ -86,8 +91,27 @@ def resolve(host: str, port: int) -> list[IPAddress]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as error:
         raise UnresolvedHost(f"cannot resolve {host}: {error}") from None
+    return [address_of(info[4]) for info in infos]
+
+
+def address_of(socket_address: tuple[Any, ...]) -> IPAddress:
+    """The IP address of a `getaddrinfo` socket address."""
     # The scope of a link-local IPv6 address ("fe80::1%eth0") does not change what it is.
-    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    return ipaddress.ip_address(str(socket_address[0]).split("%", 1)[0])
+
+
+def _destination(url: str) -> tuple[str, int]:
+    """The URL's host and port, or `UnsafeAddress` for a URL that is not http(s) to a host."""
+    parts = urlsplit(url)
+    if parts.scheme not in ALLOWED_SCHEMES:
+        raise UnsafeAddress(f"only http and https URLs are allowed, not {parts.scheme!r}")
+    if not parts.hostname:
+        raise UnsafeAddress("the URL names no host")
+    try:
+        port = parts.port
+    except ValueError:
+        raise UnsafeAddress(f"the URL for {parts.hostname} has an invalid port") from None
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
 def refusal_for(address: IPAddress, allow_private: bool = False) -> str | None:

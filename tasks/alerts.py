@@ -13,6 +13,7 @@ keyed with the tenant's webhook secret>`; see docs/api.md for checking it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -27,7 +28,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from models import BreakAlert
 from models.types import utcnow
-from providers.netguard import UnresolvedHost, UnsafeAddress, check_webhook_url
+from providers.netguard import IPAddress, UnresolvedHost, UnsafeAddress, check_webhook_url
 from tasks.backoff import retry_delay
 from tasks.break_news import BreakNews, email_for, read_news, webhook_body
 from tasks.context import WorkerContext, worker_context
@@ -62,7 +63,7 @@ def break_alert(self: Task, alert_id: str) -> dict[str, str]:
             failure = error
     if to.webhook_url is not None and to.webhook_secret is not None:
         try:
-            post(context.http, to.webhook_url, to.webhook_secret, news)
+            post(to.webhook_url, to.webhook_secret, news)
             _mark(context, alert_id, BreakAlert.webhook_sent_at)
             done["webhook"] = "sent"
         except UnsafeAddress:  # its host resolves elsewhere now: never POST there
@@ -75,12 +76,32 @@ def break_alert(self: Task, alert_id: str) -> dict[str, str]:
     return done
 
 
-def post(client: httpx.Client, url: str, secret: str, news: BreakNews) -> None:
-    check_webhook_url(url)  # again: what the host resolves to may have changed since it was set
+def post(url: str, secret: str, news: BreakNews) -> None:
+    # Again: what the host resolves to may have changed since it was set.
+    addresses = check_webhook_url(url)
     body = json.dumps(webhook_body(news), separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature(secret, body)}
-    response = client.post(url, content=body, headers=headers, timeout=WEBHOOK_TIMEOUT,
-                           follow_redirects=False)  # fmt: skip
+    # A client of its own: connections are pooled by address, and one opened for another host
+    # (its certificate checked against that host's name) must never carry this request.
+    with httpx.Client(timeout=WEBHOOK_TIMEOUT, follow_redirects=False) as client:
+        *others, last = addresses
+        for address in others:
+            with contextlib.suppress(httpx.ConnectError):
+                return _post_to(client, url, address, body, headers)
+        _post_to(client, url, last, body, headers)
+
+
+def _post_to(client: httpx.Client, url: str, address: IPAddress, body: bytes,
+             headers: dict[str, str]) -> None:  # fmt: skip
+    """POST to `address`, one the check judged, never to what the host resolves to by now
+    (rebinding): the URL names the address, the Host header and TLS (SNI and the certificate's
+    name) the host."""
+    given = httpx.URL(url)
+    response = client.post(
+        given.copy_with(host=str(address)), content=body,
+        headers={**headers, "Host": given.netloc.decode("ascii")},
+        extensions={"sni_hostname": given.raw_host.decode("ascii")},
+    )  # fmt: skip
     if not response.is_success:
         raise WebhookRefused(f"the receiver answered {response.status_code}")
 

@@ -1,7 +1,9 @@
 """The HTTP side of the CalDAV provider: one guarded `caldav.DAVClient` per account.
 
 Every request the `caldav` package or the provider makes passes through `GuardedClient`:
-- its URL's host (and that of every redirect hop) is checked by `providers.netguard` first;
+- it connects only to addresses `providers.netguard` let through: the client's DNS lookups go
+  through `GuardedResolver`, which judges the very addresses the connection then uses, so a
+  name that answers differently later (rebinding) and every redirect hop are judged too;
 - `before_request()` is called for each HTTP request (throttling and call counting);
 - at most `max_concurrent` requests run against one host at a time, per process;
 - library and network errors become calsync's provider errors (`translated`).
@@ -9,11 +11,11 @@ Every request the `caldav` package or the provider makes passes through `Guarded
 
 from __future__ import annotations
 
+import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +24,7 @@ from caldav.davclient import DAVClient
 from caldav.lib import error as dav_error
 from caldav.response import DAVResponse
 from lxml import etree
+from niquests.utils import BaseResolver, ProtocolResolver
 
 from providers.base import BeforeRequest
 from providers.errors import (
@@ -35,14 +38,13 @@ from providers.errors import (
     TransientError,
     error_for_status,
 )
-from providers.netguard import UnresolvedHost, check_url
+from providers.netguard import UnresolvedHost, address_of, check_addresses, check_url
 
 DAV = "{DAV:}"
 CALDAV = "{urn:ietf:params:xml:ns:caldav}"
 CS = "{http://calendarserver.org/ns/}"
 VALID_SYNC_TOKEN = f"{DAV}valid-sync-token"
 DEFAULT_CONCURRENCY = 4
-_HOST_CHECK_SECONDS = 60.0
 
 
 class InvalidCredentials(PermanentError):
@@ -73,23 +75,44 @@ class HostLimits:
 HOST_LIMITS = HostLimits()
 
 
-@dataclass
-class HostGuard:
-    """`netguard.check_url` for each host, remembered for a minute."""
+AddressInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
 
-    allow_private: bool
-    _checked: dict[str, float] = field(default_factory=dict)
 
-    def check(self, url: str) -> None:
-        parts = urlsplit(url)
-        key = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
-        if self._checked.get(key, 0.0) > time.monotonic():
-            return
-        try:
-            check_url(url, self.allow_private)
-        except UnresolvedHost as unresolved:
-            raise TransientError(str(unresolved)) from None
-        self._checked[key] = time.monotonic() + _HOST_CHECK_SECONDS
+class GuardedResolver(BaseResolver):
+    """The system's DNS, refusing (`UnsafeAddress`) a host any of whose addresses
+    `netguard` refuses. The HTTP client connects only to addresses its resolver returned."""
+
+    protocol = ProtocolResolver.SYSTEM
+    implementation = "netguard"
+
+    def __init__(self, allow_private: bool) -> None:
+        super().__init__(None)
+        self.allow_private = allow_private
+
+    def recycle(self) -> GuardedResolver:
+        return self  # holds nothing to reopen
+
+    def close(self) -> None:
+        pass
+
+    def is_available(self) -> bool:
+        return True
+
+    def getaddrinfo(
+        self,
+        host: bytes | str | None,
+        port: str | int | None,
+        family: socket.AddressFamily,
+        type: socket.SocketKind,
+        proto: int = 0,
+        flags: int = 0,
+        *,
+        quic_upgrade_via_dns_rr: bool = False,
+    ) -> list[AddressInfo]:
+        infos: list[AddressInfo] = list(socket.getaddrinfo(host, port, family, type, proto, flags))
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        check_addresses(name, (address_of(info[4]) for info in infos), self.allow_private)
+        return infos
 
 
 class GuardedClient(DAVClient):
@@ -106,20 +129,24 @@ class GuardedClient(DAVClient):
         timeout: int,
         max_concurrent: int,
     ) -> None:
-        self.guard = HostGuard(allow_private)
-        self.guard.check(url)
+        try:
+            check_url(url, allow_private)  # refuse a server at once, before any request
+        except UnresolvedHost as unresolved:
+            raise TransientError(str(unresolved)) from None
         super().__init__(
             url=url, username=username, password=password, timeout=timeout,
             enable_rfc6764=False,
         )  # fmt: skip
-        self.before_request = before_request
+        multiplexed = self.session.multiplexed
+        self.session.close()
+        self.session = niquests.Session(
+            resolver=GuardedResolver(allow_private), multiplexed=multiplexed
+        )
+        # A proxy from the environment would resolve the host itself, past the resolver.
+        self.session.trust_env = False
         self.max_concurrent = max_concurrent
         # Fires for each request sent, redirect hops and the retry after a 401 included.
-        self.session.hooks["pre_request"].append(self._pre_request)
-
-    def _pre_request(self, request: Any, **_: Any) -> None:
-        self.guard.check(str(request.url))
-        self.before_request()
+        self.session.hooks["pre_request"].append(lambda request, **_: before_request())
 
     def request(self, url: str, method: str = "GET", body: str = "",
                 headers: Any = None, rate_limit_time_slept: float = 0) -> DAVResponse:  # fmt: skip

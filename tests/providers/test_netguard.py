@@ -1,9 +1,11 @@
 """The SSRF guard: what `check_url` refuses, and that the CalDAV provider asks it before every
-request, redirects included. Only literal addresses and `localhost` are resolved here."""
+connection, redirects included. Only literal addresses and `localhost` are resolved here; names
+that answer differently from one lookup to the next are in test_dns_rebinding.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from ipaddress import ip_address
 
 import pytest
 from conftest import CallCounter
@@ -61,6 +63,12 @@ def test_public_addresses_pass() -> None:
     check_url("http://[2001:4860:4860::8888]:8443/dav/")
 
 
+def test_the_check_returns_the_addresses_it_judged() -> None:
+    """What a caller connects to, instead of resolving the name again."""
+    assert check_url("https://17.253.144.10:8443/") == [ip_address("17.253.144.10")]
+    assert check_url("http://[::1]/", allow_private=True) == [ip_address("::1")]
+
+
 @pytest.mark.parametrize("url", ["ftp://10.0.0.1/", "file:///etc/passwd", "gopher://x/", "//x/"])
 def test_only_http_and_https(url: str) -> None:
     with pytest.raises(UnsafeAddress):
@@ -114,4 +122,5 @@ def test_a_redirect_to_the_metadata_service_is_not_followed(
     with pytest.raises(UnsafeAddress) as refused:
         account.verify()
     assert "169.254.169.254" in str(refused.value)
-    assert counter.calls == 1  # the first request only; the redirect was never sent
+    # The hop was counted like any request; its connection is what the guard refused.
+    assert counter.calls == 2
