@@ -33,6 +33,7 @@ from models import (
     Side,
 )
 from models.db import session_scope
+from models.types import utcnow
 from tasks.context import WorkerContext
 
 OPERATOR = ("ops", "s3cret-pass")
@@ -178,7 +179,7 @@ def test_events_that_cannot_be_read_are_listed_with_their_reason(
     with session_scope(engine) as db:
         db.execute(update(ExternalCalendar).where(ExternalCalendar.id == home).values(unreadable={
             "external:dentist.ics": {"side": "external", "eventId": "dentist.ics",
-                                     "reason": reason, "since": "2026-12-07T10:00:00+00:00"}}))
+                                     "reason": reason, "since": utcnow().isoformat()}}))
 
     shown = page.get(f"/status/tenants/{tenant.tenant_id}").text
 
