@@ -20,7 +20,14 @@ from sync.deletions import (
     without_copy,
 )
 from sync.draft import Draft
-from sync.event import CanonicalEvent, ExternalCalendarOverrides, Field, value_of, with_value
+from sync.event import (
+    CanonicalEvent,
+    EventStatus,
+    ExternalCalendarOverrides,
+    Field,
+    value_of,
+    with_value,
+)
 from sync.link import Link
 from sync.mapping import blocking_reason, reversible_fields
 from sync.merge import Conflict, Edits, changed_fields, conflict_reason, merge, owed_fields
@@ -139,10 +146,10 @@ def _both_present(draft: Draft, link: Link, mine: Present, theirs: Present) -> N
         wrote = _remove_block(draft, planned, theirs) or wrote
     else:
         copy, series_link_id = draft.copy_for(origin, merged, overrides)
-        reason = why.reason(other)
-        wrote = (
-            update_side(draft, planned, other, theirs.remote, copy, series_link_id, reason) or wrote
-        )
+        if not _both_cancelled(copy, theirs.event):
+            reason = why.reason(other)
+            copied = update_side(draft, planned, other, theirs.remote, copy, series_link_id, reason)
+            wrote = copied or wrote
     if not wrote and planned != link and not unseen:
         refusals = [s.reason for s in draft.skipped[skips_before:]]
         quiet = Reason.IN_SYNC if why.any_edit else Reason.ECHO
@@ -182,6 +189,14 @@ def _merge_pair(
     origin_changed = bool(ours) or overrides_changed
     why = _Why(origin, result.conflicts, origin_changed, counted, edits - counted, origin_writable)
     return result.event, why
+
+
+def _both_cancelled(copy: CanonicalEvent, current: CanonicalEvent) -> bool:
+    """A cancelled occurrence shows nothing, so its copy is right once it is cancelled too:
+    where a calendar keeps only the date (CalDAV's EXDATE, Graph's missing instance), it
+    reads back at its original slot with the series' fields, whatever the origin's were."""
+    cancelled = EventStatus.CANCELLED
+    return copy.is_instance and copy.status is cancelled and current.status is cancelled
 
 
 def _remove_block(draft: Draft, planned: Link, block: Present) -> bool:

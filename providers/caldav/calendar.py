@@ -9,7 +9,8 @@ with `If-None-Match: *`; when that href or that UID is already there, the event 
 returned (the caller reconciles its content). Updates and deletes send `If-Match`; 412 ->
 `PreconditionFailed`; a delete of a missing event is done. Writing one slot of a recurring
 resource (an exception of our series, an occurrence of anyone's) rewrites the resource: its
-RECURRENCE-ID override, or an EXDATE for a deleted occurrence of someone else's series.
+RECURRENCE-ID override, or an EXDATE for a cancelled occurrence of ours or a deleted one of
+someone else's series.
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ resource by `<name>#<key>`, the key being the slot's original start (`moment_key
 
 - calsync's own events (the master carries `X-CALSYNC-MARKER`) are listed in series form,
   whatever the sync window: the master (id = name, with its rule) and one exception per
-  RECURRENCE-ID override or EXDATE (an EXDATE is a cancelled exception without a marker: a
-  person deleted that occurrence). Exporting a cancelled occurrence writes a STATUS:CANCELLED
-  override, which keeps its marker and reads back exactly as written.
+  RECURRENCE-ID override or EXDATE (an EXDATE is a cancelled exception without a marker).
+  Exporting a cancelled occurrence writes an EXDATE on the master and drops that slot's
+  override: clients hide an EXDATE, while some still show a STATUS:CANCELLED override.
 - Anyone else's events: a single event if it overlaps the window; a recurring one expanded
   within the window, one standalone event per occurrence (moved ones at their new times,
   cancelled ones and EXDATEs left out).
@@ -76,6 +76,7 @@ class Resource:
     name: str
     etag: str | None
     calendar: Calendar
+    own_addresses: frozenset[str] = frozenset()  # the owner's, to read their answer to invitations
     master: Component | None = field(init=False)
     overrides: dict[str, Component] = field(init=False)
 
@@ -91,8 +92,10 @@ class Resource:
                 self.overrides[moment_key(slot)] = component
 
     @classmethod
-    def parse(cls, name: str, etag: str | None, text: str) -> Resource:
-        return cls(name, etag, parse_calendar(text))
+    def parse(
+        cls, name: str, etag: str | None, text: str, own_addresses: frozenset[str] = frozenset()
+    ) -> Resource:
+        return cls(name, etag, parse_calendar(text), own_addresses)
 
     @property
     def ours(self) -> bool:
@@ -123,25 +126,28 @@ class Resource:
             return next((i for i in self._series() if i.id == item_id(self.name, key)), None)
         return self._occurrence(key)
 
+    def _read(self, component: Component, recurrence: Recurrence | None = None) -> CanonicalEvent:
+        return event_of(component, recurrence, self.own_addresses)
+
     # -- calsync's own series -------------------------------------------------------------
 
     def _single(self) -> RemoteEvent:
         assert self.master is not None
         marker = marker_of(self.master)
-        return RemoteEvent(self.name, self.etag, event_of(self.master), marker=marker)
+        return RemoteEvent(self.name, self.etag, self._read(self.master), marker=marker)
 
     def _master_item(self) -> RemoteEvent:
         assert self.master is not None
         rule = rule_of(self.master)
         recurrence = Recurrence(rule=rule) if rule else None
-        return _versioned(self.name, event_of(self.master, recurrence), marker_of(self.master))
+        return _versioned(self.name, self._read(self.master, recurrence), marker_of(self.master))
 
     def _series(self) -> list[RemoteEvent]:
         items = [self._master_item()] if self.master is not None else []
         for key, component in sorted(self.overrides.items()):
             slot = moment(component.get("RECURRENCE-ID"))
             recurrence = Recurrence(series_id=self.name, original_start=self._in_master_zone(slot))
-            event = event_of(component, recurrence)
+            event = self._read(component, recurrence)
             items.append(_versioned(item_id(self.name, key), event, marker_of(component)))
         items.extend(self._cancelled_slots())
         return items
@@ -149,7 +155,7 @@ class Resource:
     def _cancelled_slots(self) -> list[RemoteEvent]:
         if self.master is None:
             return []
-        base = event_of(self.master)
+        base = self._read(self.master)
         items = []
         for slot in exdates_of(self.master):
             key = moment_key(slot)
@@ -200,15 +206,19 @@ class Resource:
         slot = moment(component.get("RECURRENCE-ID")) or moment(component.get("DTSTART"))
         if slot is None or str(component.get("STATUS", "")).upper() == "CANCELLED":
             return None
-        event = event_of(component)
+        event = self._read(component)
         return _versioned(item_id(self.name, moment_key(slot)), event, None)
 
     # -- writing one slot -----------------------------------------------------------------
 
     def write_slot(self, key: str, event: CanonicalEvent, marker: str | None = None) -> None:
-        """Set the slot's override to `event` (made from the master if there is none)."""
+        """Set the slot's override to `event` (made from the master if there is none); a
+        cancelled occurrence becomes an EXDATE, the way calendar clients hide it."""
         if self.master is None:
             raise UnreadableEvent("a series without its master")
+        if event.status is EventStatus.CANCELLED:
+            self.remove_slot(key, exclude=True)
+            return
         override = self.overrides.get(key)
         if override is None:
             slot = key_moment(key, start_zone(self.master))

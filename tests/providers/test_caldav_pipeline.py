@@ -7,10 +7,12 @@ the listing and our write makes the If-Match fail, and the next run plans again 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import recurring_ical_events
+from caldav import Event
 from conftest import Setup
 from harness.caldav_servers import event_ics
 
@@ -23,7 +25,7 @@ from sync.event import CanonicalEvent, EventStatus, Recurrence
 from sync.planner import plan
 from sync.policy import ConnectionPolicy
 from sync.side import Side
-from sync.snapshot import SideSnapshot
+from sync.snapshot import RemoteEvent, SideSnapshot
 from tasks.apply import Applied, DictLinkStore, apply_plan, read_side
 
 LONDON = ZoneInfo("Europe/London")
@@ -86,24 +88,58 @@ def person_sets(setup: Setup, uid: str, name: str, value: datetime | str) -> Non
 
 def test_an_exported_series_settles(dav: Setup) -> None:
     connection = Connection(dav)
-    rule = Recurrence(rule="FREQ=WEEKLY;BYDAY=MO;COUNT=5")
-    series = connection.wix.add(CanonicalEvent(
-        "Pilates", at(1), at(1, 10), time_zone="Europe/London", recurrence=rule,
-    ))  # fmt: skip
-    for slot, start, status in ((at(8), at(9, 11), EventStatus.CONFIRMED),
-                                (at(15), at(15), EventStatus.CANCELLED)):  # fmt: skip
-        connection.wix.add(CanonicalEvent(
-            "Pilates", start, start + timedelta(hours=1), time_zone="Europe/London",
-            status=status, recurrence=Recurrence(series_id=series.id, original_start=slot),
-        ))  # fmt: skip
+    series = add_session(connection, at(1), Recurrence(rule="FREQ=WEEKLY;BYDAY=MO;COUNT=5"))
+    add_session(connection, at(9, 11), Recurrence(series_id=series.id, original_start=at(8)))
+    cancelled = Recurrence(series_id=series.id, original_start=at(15))
+    add_session(connection, at(15), cancelled, EventStatus.CANCELLED)
 
     assert len(connection.sync()) == 3  # the series and its two exceptions
     assert connection.sync() == []
     assert connection.sync() == []
     [stored] = dav.person_events()
     text = str(stored.data)
-    assert text.count("BEGIN:VEVENT") == 3 and "STATUS:CANCELLED" in text
-    assert "SEQUENCE" not in text
+    # The cancelled occurrence is an EXDATE on the master, as clients hide it.
+    assert text.count("BEGIN:VEVENT") == 2 and "EXDATE" in text
+    assert "STATUS:CANCELLED" not in text and "SEQUENCE" not in text
+    assert client_starts(stored) == [at(1), at(9, 11), at(22), at(29)]
+
+
+def add_session(
+    connection: Connection,
+    start: datetime,
+    recurrence: Recurrence,
+    status: EventStatus = EventStatus.CONFIRMED,
+) -> RemoteEvent:
+    """A Pilates session (a series, or one occurrence of it) in Wix."""
+    return connection.wix.add(CanonicalEvent(
+        "Pilates", start, start + timedelta(hours=1), time_zone="Europe/London",
+        status=status, recurrence=recurrence,
+    ))  # fmt: skip
+
+
+def client_starts(stored: Event) -> list[datetime]:
+    """The occurrences a calendar client shows: the series expanded as iCalendar says."""
+    query = recurring_ical_events.of(stored.icalendar_instance)
+    return sorted(c.decoded("DTSTART") for c in query.between(at(1), at(30)))
+
+
+def test_a_session_cancelled_later_leaves_an_exdate_and_no_override(dav: Setup) -> None:
+    connection = Connection(dav)
+    series = add_session(connection, at(1), Recurrence(rule="FREQ=WEEKLY;BYDAY=MO;COUNT=3"))
+    slot = Recurrence(series_id=series.id, original_start=at(8))
+    moved = add_session(connection, at(9, 11), slot)
+    assert len(connection.sync()) == 2
+    assert moved.event is not None
+    connection.wix.edit(moved.id, replace(moved.event, status=EventStatus.CANCELLED))
+
+    assert len(connection.sync()) == 1  # the copy's override gives way to an EXDATE
+    assert connection.sync() == []
+    [stored] = dav.person_events()
+    text = str(stored.data)
+    assert text.count("BEGIN:VEVENT") == 1 and "EXDATE" in text
+    assert client_starts(stored) == [at(1), at(15)]
+    connection.cursors = dict.fromkeys(Side)  # a full run reads the EXDATE back as an echo
+    assert connection.sync() == []
 
 
 def test_imports_follow_the_persons_edits_and_deletes(dav: Setup) -> None:
