@@ -36,6 +36,9 @@ class ExternalCalendar(Timestamps, Base):
     last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Events listed but not readable, by "side:event id" (`tasks.unreadable`): their copies stay.
     unreadable: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
+    # When a refresh of the account's calendars (`tasks.calendar_list`) last found this synced
+    # calendar missing; its row and links stay, since the other side keeps its copies.
+    gone_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     @hybrid_property
     def synced(self) -> bool:

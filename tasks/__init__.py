@@ -12,4 +12,5 @@ TASK_MODULES = [
     "tasks.mail",
     "tasks.alerts",
     "tasks.resolution",
+    "tasks.calendar_list",
 ]

@@ -33,6 +33,7 @@ MEND_CHANNEL = "tasks.maintenance.mend_channel"
 APPROVAL_EMAIL = "tasks.mail.send_approval"
 BREAK_ALERT = "tasks.mail.break_alert"
 RESOLVE_CONFLICT = "tasks.connections.resolve_conflict"
+REFRESH_CALENDARS = "tasks.connections.refresh_calendars"
 
 
 def gate_for(settings: Settings) -> CalendarGate:
@@ -133,6 +134,16 @@ def request_approval_email(request_id: str) -> bool:
 def request_break_alert(alert_id: str) -> bool:
     """Tell a connection's business it broke (`tasks.alerts`)."""
     return send(BREAK_ALERT, [alert_id])
+
+
+def request_calendar_refresh(connection_id: str) -> bool:
+    """List the account's calendars again (`tasks.calendar_list`)."""
+    return send(REFRESH_CALENDARS, [connection_id])
+
+
+def request_calendar_refreshes(connection_ids: Sequence[str]) -> int:
+    """`request_calendar_refresh` for many connections over one producer; how many went out."""
+    return publish_all(REFRESH_CALENDARS, [[c] for c in connection_ids])
 
 
 def request_conflict_resolution(conflict_id: str) -> bool:

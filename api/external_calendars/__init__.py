@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.external_calendars import (
+    calendar_refresh,
     catalog,
     conflicts,
     connections,
@@ -23,5 +24,5 @@ PREFIX = "/bookings/v2/external-calendars"
 
 router = APIRouter(prefix=PREFIX, tags=["External Calendars (v2)"])
 for module in (catalog, connections, reconfigure, status, runs, conflicts, dead_letters, events,
-               notifications):  # fmt: skip
+               notifications, calendar_refresh):  # fmt: skip
     router.include_router(module.router)

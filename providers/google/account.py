@@ -28,6 +28,7 @@ from providers.google.http import CalendarApi, Missing, TokensCallback, ms_to_da
 from providers.google.listing import PAGE_SIZE
 
 READ_ONLY_ROLES = frozenset({"reader", "freeBusyReader"})
+CALENDAR_LIST_PAGE = 250  # calendarList's largest page (its default is 100)
 
 
 # Google caps a channel at a week when asked for nothing else (its documented default).
@@ -87,10 +88,15 @@ class GoogleAccount:
         return self.api.tokens
 
     def list_calendars(self) -> list[CalendarInfo]:
+        """Every calendar on the account's calendar list, page by page. Hidden ones too: hiding
+        is a display choice in Google's UI, not leaving the calendar. Deleted entries are not
+        asked for (`showDeleted` false), so a calendar deleted or unsubscribed is absent."""
         calendars: list[CalendarInfo] = []
         page_token: str | None = None
         while True:
-            request = self.api.service.calendarList().list(pageToken=page_token)
+            request = self.api.service.calendarList().list(
+                pageToken=page_token, showHidden=True, maxResults=CALENDAR_LIST_PAGE
+            )
             page = self.api.execute(request, missing=Missing.CALENDAR)
             calendars += [_calendar_info(entry) for entry in page.get("items") or []]
             page_token = page.get("nextPageToken")

@@ -87,6 +87,23 @@ def share_calendar(state: GoogleState, body: dict[str, Any], request: Request) -
     state.share_calendar(request.path_params["calendarId"], body["email"], body["role"])
 
 
+def change_calendar(state: GoogleState, body: dict[str, Any], request: Request) -> None:
+    calendar_id = request.path_params["calendarId"]
+    if request.method == "DELETE":
+        state.delete_calendar(calendar_id)
+    else:
+        state.rename_calendar(calendar_id, body["summary"])
+
+
+def hide_calendar(state: GoogleState, body: dict[str, Any], request: Request) -> None:
+    state.hide_calendar(body["email"], request.path_params["calendarId"],
+                        bool(body.get("hidden", True)))  # fmt: skip
+
+
+def unsubscribe_calendar(state: GoogleState, body: dict[str, Any], request: Request) -> None:
+    state.unsubscribe_calendar(body["email"], request.path_params["calendarId"])
+
+
 def add_client(state: GoogleState, body: dict[str, Any], request: Request) -> dict[str, Any]:
     client = state.add_client(
         body["clientId"], body["clientSecret"], tuple(body.get("redirectUris", ()))
@@ -244,7 +261,14 @@ routes = [
     Route("/_sandbox/reset", admin(reset), methods=["POST"]),
     Route("/_sandbox/accounts", admin(add_account), methods=["POST"]),
     Route("/_sandbox/calendars", admin(add_calendar), methods=["POST"]),
+    Route("/_sandbox/calendars/{calendarId}", admin(change_calendar), methods=["PATCH", "DELETE"]),
     Route("/_sandbox/calendars/{calendarId}/share", admin(share_calendar), methods=["POST"]),
+    Route("/_sandbox/calendars/{calendarId}/hide", admin(hide_calendar), methods=["POST"]),
+    Route(
+        "/_sandbox/calendars/{calendarId}/unsubscribe",
+        admin(unsubscribe_calendar),
+        methods=["POST"],
+    ),
     Route("/_sandbox/calendars/{calendarId}/events", admin(stored_events), methods=["GET"]),
     Route("/_sandbox/calendars/{calendarId}/events", admin(owner_insert), methods=["POST"]),
     Route(

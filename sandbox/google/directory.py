@@ -43,6 +43,10 @@ class Account:
     name: str
     primary_calendar_id: str
     roles: dict[str, str] = field(default_factory=dict)  # calendar id -> access role
+    hidden: set[str] = field(default_factory=set)  # entries hidden from the list in the UI
+    # Entries gone from the list (unsubscribed, or their calendar deleted), as last shown: the
+    # list serves them with `deleted: true` to `showDeleted` and incremental requests.
+    left: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class Directory:
@@ -85,14 +89,64 @@ class Directory:
         )
         self.calendars[calendar_id] = calendar
         account.roles[calendar_id] = "owner"
+        account.left.pop(calendar_id, None)
         return calendar
+
+    def rename(self, calendar_id: str, summary: str) -> None:
+        """`calendars.patch` of the summary: every list entry shows it, with a new etag."""
+        calendar = self.calendar(calendar_id)
+        calendar.summary, calendar.etag = summary, self._etags()
+
+    def hide(self, email: str, calendar_id: str, hidden: bool) -> None:
+        """`calendarList.patch` of `hidden`: off the list unless `showHidden`, still usable."""
+        account = self.account(email)
+        if calendar_id not in account.roles:
+            raise ValueError(f"{calendar_id!r} is not on {email}'s calendar list")
+        if hidden:
+            account.hidden.add(calendar_id)
+        else:
+            account.hidden.discard(calendar_id)
+
+    def unsubscribe(self, email: str, calendar_id: str) -> None:
+        """`calendarList.delete`: the calendar leaves the account's list (not the primary)."""
+        account = self.account(email)
+        if calendar_id == account.primary_calendar_id:
+            raise ValueError("the primary calendar cannot leave its account's list")
+        if calendar_id not in account.roles:
+            raise ValueError(f"{calendar_id!r} is not on {email}'s calendar list")
+        self._leave(account, calendar_id)
+
+    def delete_calendar(self, calendar_id: str) -> None:
+        """`calendars.delete` of a secondary calendar: gone from every list and every call."""
+        self.calendar(calendar_id)
+        if any(a.primary_calendar_id == calendar_id for a in self.accounts.values()):
+            raise ValueError("a primary calendar cannot be deleted (only cleared)")
+        for account in self.accounts.values():
+            if calendar_id in account.roles:
+                self._leave(account, calendar_id)
+        del self.calendars[calendar_id]
+
+    def _leave(self, account: Account, calendar_id: str) -> None:
+        entry = self.list_entry(account, calendar_id)
+        account.left[calendar_id] = {"kind": entry["kind"], "etag": self._etags(),
+                                      "id": calendar_id, "deleted": True}  # fmt: skip
+        del account.roles[calendar_id]
+        account.hidden.discard(calendar_id)
+
+    def calendar(self, calendar_id: str) -> Calendar:
+        try:
+            return self.calendars[calendar_id]
+        except KeyError:
+            raise ValueError(f"no calendar {calendar_id!r}") from None
 
     def share(self, calendar_id: str, email: str, role: str) -> None:
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}")
         if calendar_id not in self.calendars:
             raise ValueError(f"no calendar {calendar_id!r}")
-        self.account(email).roles[calendar_id] = role
+        account = self.account(email)
+        account.roles[calendar_id] = role
+        account.left.pop(calendar_id, None)
 
     def account(self, email: str) -> Account:
         try:
@@ -112,11 +166,19 @@ class Directory:
             raise not_found()
         return self.calendars[calendar_id], role
 
-    def calendar_list(self, email: str) -> list[dict[str, Any]]:
+    def calendar_list(self, email: str, *, show_hidden: bool = False, show_deleted: bool = False
+                      ) -> list[dict[str, Any]]:  # fmt: skip
+        """The account's entries; hidden ones with `show_hidden`, the ones that left the list
+        (each as `deleted: true`) with `show_deleted`."""
         account = self.accounts.get(email)
         if account is None:
             return []
-        return [self.list_entry(account, cid) for cid in account.roles if cid in self.calendars]
+        entries = [
+            self.list_entry(account, cid)
+            for cid in account.roles
+            if cid in self.calendars and (show_hidden or cid not in account.hidden)
+        ]
+        return entries + (list(account.left.values()) if show_deleted else [])
 
     def list_entry(self, account: Account, calendar_id: str) -> dict[str, Any]:
         calendar = self.calendars[calendar_id]
@@ -134,6 +196,8 @@ class Directory:
             entry["description"] = calendar.description
         if calendar_id == account.primary_calendar_id:
             entry["primary"] = True
+        if calendar_id in account.hidden:
+            entry["hidden"] = True
         return entry
 
 

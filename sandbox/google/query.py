@@ -1,5 +1,6 @@
-"""Query parameters of `events.list`, `events.instances` and `events.watch`, checked as Google
-documents them: which may not be combined with a sync token, bounds, orderings."""
+"""Query parameters of `events.list`, `events.instances`, `events.watch` and
+`calendarList.list`, checked as Google documents them: which may not be combined with a sync
+token, bounds, orderings."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from .errors import ApiError, bad_request
 
 DEFAULT_PAGE = 250
 MAX_PAGE = 2500
+LIST_DEFAULT_PAGE = 100  # calendarList's pages
+LIST_MAX_PAGE = 250
 # Parameters Google refuses next to a syncToken.
 SYNC_FORBIDDEN = (
     "iCalUID",
@@ -78,6 +81,35 @@ def parse_events_query(params: Params) -> EventsQuery:
     return query
 
 
+@dataclass(frozen=True)
+class CalendarListQuery:
+    paging: EventsQuery  # its syncToken, pageToken and maxResults
+    min_access_role: str | None
+    show_hidden: bool
+    show_deleted: bool
+
+
+def parse_calendar_list_query(params: Params) -> CalendarListQuery:
+    """An incremental list always shows hidden and deleted entries, and takes no
+    `minAccessRole`, nor `showHidden` or `showDeleted` false."""
+    sync_token = _text(params, "syncToken")
+    hidden, deleted = _boolean(params, "showHidden"), _boolean(params, "showDeleted")
+    minimum = _text(params, "minAccessRole")
+    if sync_token is not None:
+        for name, value in (("showHidden", hidden), ("showDeleted", deleted)):
+            if value is False:
+                raise bad_request(f"{name} cannot be false with a sync token.", location=name)
+        if minimum is not None:
+            raise bad_request("minAccessRole cannot be used with a sync token.",
+                              location="minAccessRole")  # fmt: skip
+    size = _page_size(params, LIST_DEFAULT_PAGE, LIST_MAX_PAGE)
+    paging = EventsQuery(sync_token=sync_token, page_token=_text(params, "pageToken"),
+                         max_results=size)  # fmt: skip
+    incremental = sync_token is not None
+    return CalendarListQuery(paging, minimum, incremental or bool(hidden),
+                             incremental or bool(deleted))  # fmt: skip
+
+
 def _refuse_sync_restrictions(params: Params) -> None:
     for name in SYNC_FORBIDDEN:
         if params.get(name):
@@ -117,13 +149,13 @@ def _boolean(params: Params, name: str) -> bool | None:
     return value.lower() == "true"
 
 
-def _page_size(params: Params) -> int:
+def _page_size(params: Params, default: int = DEFAULT_PAGE, largest: int = MAX_PAGE) -> int:
     value = _text(params, "maxResults")
     if value is None:
-        return DEFAULT_PAGE
+        return default
     if not value.isdigit() or int(value) < 1:
         raise bad_request("Invalid value for: maxResults", location="maxResults")
-    return min(int(value), MAX_PAGE)
+    return min(int(value), largest)
 
 
 def _timestamp(params: Params, name: str) -> datetime | None:

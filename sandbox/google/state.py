@@ -19,13 +19,19 @@ from .channels import Channel, ChannelRegistry, ChannelRequest, expiration_ms
 from .clock import Clock
 from .cursors import Cursors, PageCursor
 from .datetimes import rfc3339
-from .directory import Calendar, Directory, require_writer, role_at_least
-from .errors import full_sync_required, insufficient_scopes, not_found, unauthorized
+from .directory import ROLES, Calendar, Directory, require_writer, role_at_least
+from .errors import (
+    bad_request,
+    full_sync_required,
+    insufficient_scopes,
+    not_found,
+    unauthorized,
+)
 from .faults import Faults, Target
 from .grants import CALENDAR_SCOPE, Caller, Grants, OAuthClient
 from .listing import full_listing, incremental_listing, instances_listing, restrict_for_role
 from .push import Delivery, PushDispatcher, PushSettings, build_message
-from .query import EventsQuery, Params, parse_events_query
+from .query import EventsQuery, Params, parse_calendar_list_query, parse_events_query
 from .schema import validate
 from .store import Expansion
 
@@ -168,25 +174,47 @@ class GoogleState:
     # -- calendars ---------------------------------------------------------------------------
 
     def calendar_list(self, caller: Caller, params: Params) -> dict[str, Any]:
-        minimum = (params.get("minAccessRole") or ["freeBusyReader"])[-1]
-        query = parse_events_query({k: v for k, v in params.items() if k in _PAGING})
-        key = _LIST_KEY + caller.email
+        query = parse_calendar_list_query(params)
+        minimum = query.min_access_role or "freeBusyReader"
+        if minimum not in ROLES:
+            raise bad_request("Invalid value for: minAccessRole", location="minAccessRole")
+        paging, key = query.paging, _LIST_KEY + caller.email
         with self.lock:
             body: dict[str, Any] = {"kind": "calendar#calendarList", "etag": self._next_etag()}
-            if query.page_token:
-                cursor = self.cursors.page_cursor(query.page_token, key)
-                return body | self._page(key, cursor.items, cursor.offset, query)
-            if query.sync_token:
+            if paging.page_token:
+                cursor = self.cursors.page_cursor(paging.page_token, key)
+                return body | self._page(key, cursor.items, cursor.offset, paging)
+            if paging.sync_token:
                 # Entries rarely change here; an incremental list simply lists them all again.
                 self.cursors.resolve_sync_token(
-                    query.sync_token, key, self.clock.now(), self.options.sync_token_ttl
+                    paging.sync_token, key, self.clock.now(), self.options.sync_token_ttl
                 )
-            entries = [
-                e
-                for e in self.directory.calendar_list(caller.email)
-                if role_at_least(e["accessRole"], minimum)
-            ]
-            return body | self._page(key, entries, 0, query)
+            listed = self.directory.calendar_list(
+                caller.email, show_hidden=query.show_hidden, show_deleted=query.show_deleted
+            )
+            entries = [e for e in listed if e.get("deleted")
+                       or role_at_least(e["accessRole"], minimum)]  # fmt: skip
+            return body | self._page(key, entries, 0, paging)
+
+    def rename_calendar(self, calendar_id: str, summary: str) -> None:
+        """The owner renames the calendar (`calendars.patch`)."""
+        with self.lock:
+            self.directory.rename(calendar_id, summary)
+
+    def hide_calendar(self, email: str, calendar_id: str, hidden: bool = True) -> None:
+        """`email` hides the calendar from their list in Google's UI (or shows it again)."""
+        with self.lock:
+            self.directory.hide(email, calendar_id, hidden)
+
+    def unsubscribe_calendar(self, email: str, calendar_id: str) -> None:
+        """`email` removes the calendar from their list (`calendarList.delete`)."""
+        with self.lock:
+            self.directory.unsubscribe(email, calendar_id)
+
+    def delete_calendar(self, calendar_id: str) -> None:
+        """The owner deletes a secondary calendar (`calendars.delete`)."""
+        with self.lock:
+            self.directory.delete_calendar(calendar_id)
 
     def calendar_list_entry(self, caller: Caller, calendar_id: str) -> dict[str, Any]:
         with self.lock:
@@ -459,6 +487,3 @@ class GoogleState:
     def _next_etag(self) -> str:
         self._etag_count += 1
         return f'"{self._etag_base + self._etag_count * 1000}"'
-
-
-_PAGING = ("maxResults", "pageToken", "syncToken")

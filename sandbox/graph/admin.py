@@ -80,8 +80,15 @@ def routes(state: GraphState) -> list[Route]:
             request.path_params["user"],
             request.path_params["cal"],
         )
-        state.set_calendar_access(user, cal, can_edit=bool(body["canEdit"]))
+        if "canEdit" in body:
+            state.set_calendar_access(user, cal, can_edit=bool(body["canEdit"]))
+        if "name" in body:
+            state.rename_calendar(user, cal, str(body["name"]))
         return JSONResponse(render_calendar(state.calendar(user, cal), state.mailbox(user).user))
+
+    async def remove_calendar(request: Request) -> Response:
+        state.remove_calendar(request.path_params["user"], request.path_params["cal"])
+        return Response(status_code=204)
 
     async def owner_create(request: Request) -> Response:
         body, user = await _body(request), request.path_params["user"]
@@ -234,6 +241,7 @@ def routes(state: GraphState) -> list[Route]:
         (f"{p}/oauth/login-user", login_user, ["POST"]),
         (f"{p}/faults/throttle", throttle, ["POST"]),
         (f"{p}/faults/errors", errors, ["POST"]),
+        (f"{p}/users/{{user}}/calendars/{{cal}}", remove_calendar, ["DELETE"]),
         (f"{p}/faults/rate-limit", rate_limit, ["POST"]),
         (f"{p}/faults/drop-notifications", drop, ["POST"]),
         (f"{p}/faults", clear_faults, ["DELETE"]),

@@ -55,6 +55,12 @@ def _list(ctx: Ctx, instances: list[Instance], context: str) -> JSONResponse:
     rendered = [r for _, r in rows]
     if ctx.param("$orderby"):
         rendered = order_rows(rendered, ctx.param("$orderby") or "")
+    return _paged(ctx, rendered, context)
+
+
+def _paged(ctx: Ctx, rendered: list[dict[str, Any]], context: str) -> JSONResponse:
+    """One page by $top/$skip (server-side pages of `list_page_size`), with `@odata.nextLink`
+    while more remain; $select applied."""
     top, skip = (
         _int_param(ctx, "$top", ctx.state.settings.list_page_size),
         _int_param(ctx, "$skip", 0),
@@ -109,9 +115,7 @@ def build_routes(state: GraphState) -> list[Route]:
         rows = [render_calendar(c, box.user) for c in box.calendars.values()]
         if ctx.param("$filter"):
             rows = [r for r in rows if parse_filter(ctx.param("$filter") or "")(r)]
-        return JSONResponse(
-            {"@odata.context": f"{ctx.base}/v1.0/$metadata#calendars", "value": rows}
-        )
+        return _paged(ctx, rows, "calendars")
 
     async def create_calendar(request: Request) -> Response:
         ctx = api_context(state, request, write=True)

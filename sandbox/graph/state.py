@@ -317,6 +317,22 @@ class GraphState:
     def _find_user(self, ref: str) -> Mailbox | None:
         if ref in self.mailboxes:
             return self.mailboxes[ref]
+    def rename_calendar(self, user: str, calendar_id: str, name: str) -> None:
+        with self.lock:
+            cal = self.calendar(user, calendar_id)
+            cal.name, cal.change_key = name, ids.change_key()
+
+    def remove_calendar(self, user: str, calendar_id: str) -> None:
+        """The owner deletes a calendar in Outlook, its events with it; the default calendar
+        cannot go."""
+        with self.lock:
+            box = self.mailbox(user)
+            if self.calendar(user, calendar_id).is_default:
+                raise bad_request("The default calendar cannot be deleted.")
+            del box.calendars[calendar_id]
+            for event_id in [e.id for e in box.events.values() if e.calendar_id == calendar_id]:
+                del box.events[event_id]
+
         lowered = ref.lower()
         return next((b for b in self.mailboxes.values() if b.user.upn.lower() == lowered), None)
 
