@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -71,15 +71,3 @@ class SideSnapshot:
         for item in self.items:
             latest[item.id] = item
         return latest
-
-
-def absent_linked_ids(snapshot: SideSnapshot, linked_ids: Sequence[str]) -> list[str]:
-    """Linked ids a complete listing lacks.
-
-    A windowed listing also lacks events moved out of the window; a caller that cannot tell
-    the two apart fetches these by id and adds what it finds (or `RemoteEvent.gone`) first.
-    """
-    if not snapshot.complete:
-        return []
-    listed = snapshot.by_id()
-    return sorted(i for i in linked_ids if i not in listed)

@@ -3,9 +3,11 @@
 Ids: a resource is named by the last segment of its href (`abc.ics`); a slot of a recurring
 resource by `<name>#<key>`, the key being the slot's original start (`moment_key`).
 
-- calsync's own events (the master carries `X-CALSYNC-MARKER`) are listed in series form,
-  whatever the sync window: the master (id = name, with its rule) and one exception per
-  RECURRENCE-ID override or EXDATE (an EXDATE is a cancelled exception without a marker).
+- calsync's own events (the master carries `X-CALSYNC-MARKER`) are listed however far ahead
+  they are (a copy moved beyond the window is an edit of the copy); a single one only until
+  it ends before the window (then it is gone, with its session). A series is listed in series
+  form: the master (id = name, with its rule) and one exception per RECURRENCE-ID override or
+  EXDATE (an EXDATE is a cancelled exception without a marker).
   Exporting a cancelled occurrence writes an EXDATE on the master and drops that slot's
   override: clients hide an EXDATE, while some still show a STATUS:CANCELLED override.
 - Anyone else's events: a single event if it overlaps the window; a recurring one expanded
@@ -111,7 +113,8 @@ class Resource:
         if not self.recurring:
             assert self.master is not None
             item = self._single()
-            return [item] if self.ours or _overlaps(item.event, window) else []
+            listed = _not_past(item.event, window) if self.ours else _overlaps(item.event, window)
+            return [item] if listed else []
         if self.ours:
             return self._series()
         return self._occurrences(window)
@@ -269,6 +272,13 @@ def _moved(base: CanonicalEvent, start: Moment, recurrence: Recurrence) -> Canon
     else:
         end = start + max(timedelta(days=1), as_instant(base.end) - as_instant(base.start))
     return replace(base, start=start, end=end, recurrence=recurrence)
+
+
+def _not_past(event: CanonicalEvent | None, window: SyncWindow) -> bool:
+    if event is None:
+        return False
+    start, end = as_instant(event.start), as_instant(event.end)
+    return end > window.start or start == end >= window.start
 
 
 def _overlaps(event: CanonicalEvent | None, window: SyncWindow) -> bool:

@@ -19,10 +19,15 @@ the same parameters for both, and deleted entries then keep their details, marke
 we can tell whose they are. Full listings drop what is cancelled (except our cancelled
 occurrences, which are exceptions of a live series).
 
-Window: full listings ask Google for the `SyncWindow`. Incremental listings cannot (a sync token
-forbids timeMin/timeMax) and a changed series lists its occurrences up to two years ahead, so
-occurrences that neither start nor were originally due inside the window are left out, as a full
-listing leaves them out.
+Window: the occurrence stream of a full listing asks Google for the `SyncWindow`; the series
+stream only for events ending after its start, as calsync's copies are listed however far
+ahead they are (a copy moved beyond the window is an edit of the copy, not a deletion), but
+not once they are past, with their sessions. Incremental listings cannot bound
+(a sync token forbids timeMin/timeMax) and a changed series lists its occurrences up to two
+years ahead, so everyone else's occurrences that neither start nor were originally due inside
+the window are left out, as a full listing leaves them out; and someone else's event or
+occurrence that now lies outside the window is listed as a tombstone, being gone from the
+window as a full listing would show it (its Wix block goes; it comes back with the event).
 
 The cursor is both sync tokens as JSON.
 """
@@ -117,7 +122,7 @@ class Listing:
             "timeMin": (start or self.window.start).isoformat(),
             "timeMax": (end or self.window.end).isoformat(),
         }
-        series = self._read(False, bounds)
+        series = self._read(False, {"timeMin": bounds["timeMin"]})
         occurrences = self._read(True, bounds)
         owners = SeriesOwners(self._fetch)
         owners.learn(series.items)
@@ -135,7 +140,7 @@ class Listing:
         owners.learn(series.items)
         changes = [
             *changed_occurrences(occurrences.items, owners, self.window),
-            *changed_series(series.items, owners),
+            *changed_series(series.items, owners, self.window),
         ]
         return ChangePage(tuple(changes), encode_cursor(series, occurrences), complete=False)
 
@@ -173,28 +178,41 @@ def full_series(items: list[Resource], owners: SeriesOwners) -> list[RemoteEvent
     return kept
 
 
-def changed_series(items: list[Resource], owners: SeriesOwners) -> list[RemoteEvent]:
-    """Changes of our events: exceptions of a series deleted here go with it."""
+def changed_series(
+    items: list[Resource], owners: SeriesOwners, window: SyncWindow
+) -> list[RemoteEvent]:
+    """Changes of our events: exceptions of a series deleted here go with it; a single event
+    that ended before the window is gone from it, as a full listing leaves it out."""
     dead = {str(r["id"]) for r in items if is_cancelled(r) and series_of(r) is None}
     changes = []
     for resource in items:
         owner = owners.ours(resource)
         if owner is False:
             continue
-        if owner is None or series_of(resource) in dead:
-            changes.append(RemoteEvent.gone(str(resource["id"])))
-        else:
-            changes.append(series_form(resource))
+        change = series_form(resource)
+        event = change.event
+        past = event is not None and event.recurrence is None and _ended(event.end, window)
+        if owner is None or series_of(resource) in dead or past:
+            change = RemoteEvent.gone(str(resource["id"]))
+        changes.append(change)
     return changes
 
 
 def changed_occurrences(
     items: list[Resource], owners: SeriesOwners, window: SyncWindow
 ) -> list[RemoteEvent]:
-    """Changes of everyone else's events, occurrence by occurrence, near the window."""
-    return [
-        expanded_form(r) for r in items if owners.ours(r) is not True and _near_window(r, window)
-    ]
+    """Changes of everyone else's events, occurrence by occurrence, near the window; those
+    that lie outside it now are gone from it."""
+    changes = []
+    for resource in items:
+        if owners.ours(resource) is True or not _near_window(resource, window):
+            continue
+        change = expanded_form(resource)
+        event = change.event
+        if event is not None and not _overlaps(event.start, event.end, window):
+            change = RemoteEvent.gone(change.id)
+        changes.append(change)
+    return changes
 
 
 def _live_foreign(resource: Resource, owners: SeriesOwners) -> bool:
@@ -215,9 +233,15 @@ def _near_window(resource: Resource, window: SyncWindow) -> bool:
     if not has_details(resource) or is_cancelled(resource):
         return False
     event = expanded_form(resource).event
-    if event is None:
-        return True
-    return as_instant(event.start) < window.end and as_instant(event.end) > window.start
+    return event is None or _overlaps(event.start, event.end, window)
+
+
+def _overlaps(start: Moment, end: Moment, window: SyncWindow) -> bool:
+    return as_instant(start) < window.end and as_instant(end) > window.start
+
+
+def _ended(end: Moment, window: SyncWindow) -> bool:
+    return as_instant(end) <= window.start
 
 
 def _inside(moment: Moment, window: SyncWindow) -> bool:

@@ -65,7 +65,7 @@ class LocalAccount:
 
     def calendar(self, info: CalendarInfo, window: SyncWindow) -> LocalCalendar:
         return LocalCalendar(self.store, info.remote_id, self.http, read_only=info.read_only,
-                             before_request=self.before_request)  # fmt: skip
+                             before_request=self.before_request, window=window)  # fmt: skip
 
     def create_calendar(self, name: str, key: str) -> CalendarInfo:
         """A store calendar named after `key` (adding one that exists is a no-op)."""

@@ -2,7 +2,12 @@
 
 It exists so the whole pipeline (webhook, inbox, broker, worker, planner, writes) can run and
 be tested, benchmarked and demonstrated end to end without a third party. It maps HTTP answers
-to the provider errors exactly as the real providers do."""
+to the provider errors exactly as the real providers do.
+
+The store has no notion of a window, so the calendar applies the sync window as the others do:
+someone else's event is listed while it overlaps the window, and is a tombstone in the changes
+once it lies outside; calsync's own events are listed however far ahead they are, until they
+end before the window. A calendar without a window (one standing in for Wix) lists everything."""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from providers.base import (
     EventChange,
     EventRemoval,
     NewEvent,
+    SyncWindow,
     Write,
     WriteOutcome,
 )
@@ -44,8 +50,10 @@ class LocalCalendar:
         *,
         read_only: bool = False,
         before_request: BeforeRequest | None = None,
+        window: SyncWindow | None = None,
     ) -> None:
         self.base = f"{base_url.rstrip('/')}/calendars/{quote(calendar, safe='')}"
+        self.window = window
         self.http = http
         self._read_only = read_only
         self.before_request = before_request or (lambda: None)
@@ -71,8 +79,23 @@ class LocalCalendar:
     def list_changes(self, cursor: str | None) -> ChangePage:
         params = {} if cursor is None else {"cursor": cursor}
         body = self._send("GET", "/changes", params=params).json()
-        changes = tuple(remote_from_dict(item) for item in body["changes"])
-        return ChangePage(changes, body["nextCursor"], complete=bool(body["complete"]))
+        complete = bool(body["complete"])
+        changes = [self._windowed(remote_from_dict(item)) for item in body["changes"]]
+        if complete:
+            changes = [change for change in changes if not change.deleted]
+        return ChangePage(tuple(changes), body["nextCursor"], complete=complete)
+
+    def _windowed(self, remote: RemoteEvent) -> RemoteEvent:
+        """The event as a listing over the window shows it: gone when it lies outside."""
+        event, window = remote.event, self.window
+        if event is None or window is None:
+            return remote
+        end = as_instant(event.end)
+        if remote.marker is not None:
+            inside = end > window.start
+        else:
+            inside = as_instant(event.start) < window.end and end > window.start
+        return remote if inside else RemoteEvent.gone(remote.id)
 
     def list_window(self, start: datetime, end: datetime) -> Sequence[RemoteEvent]:
         page = self.list_changes(None)
@@ -102,7 +125,6 @@ class LocalCalendar:
             self._send("DELETE", f"/events/{quote(event_id, safe='')}", headers=headers)
         except NotFound:
             return  # already gone: the delete is done
-
 
     def write_many(self, writes: Sequence[Write]) -> list[WriteOutcome]:
         outcomes: list[WriteOutcome] = []

@@ -4,7 +4,9 @@ A delta round lists instances (single events, occurrences, exceptions) without e
 properties (delta forbids `$expand`), so which events are calsync's comes from one more listing,
 `/events` filtered on calsync's origin property. Then:
 
-- a single event is listed as it is, with its marker if it is ours;
+- a single event is listed as it is, with its marker if it is ours; calsync's own single
+  events are listed however far ahead they are, the delta round lists only the window (moving
+  a copy beyond the window is an edit of it, not a deletion), but not once they are past;
 - an occurrence or exception of a *foreign* series is listed expanded: a standalone event with
   Graph's own instance id (derived by Graph from the series and the original start, stable, and
   the id `@removed` names when the occurrence goes);
@@ -163,6 +165,11 @@ class CalendarReader:
                 listed.append(expanded(raw))
             elif kind is None:
                 listed.append(untyped(raw))
+        seen = {item.id for item in listed}
+        listed += [
+            own for raw_id, raw in ours.items()
+            if raw_id not in seen and (own := self.own_single(raw)) is not None
+        ]  # fmt: skip
         masters = [m for m in ours.values() if m.get("type") == "seriesMaster"]
         series_ids: list[str] = []
         for master in masters:
@@ -193,10 +200,10 @@ class CalendarReader:
                 changed.append(untyped(raw))
         for removed_id in round_.removed:
             still = ours.get(removed_id)
-            if still is not None and still.get("type") == "singleInstance":
-                changed.append(single(still, still))  # ours, moved out of the window: not gone
-            elif still is None:
+            if still is None:
                 changed.append(RemoteEvent.gone(removed_id))
+            elif still.get("type") == "singleInstance":
+                changed.append(self.own_single(still) or RemoteEvent.gone(removed_id))
         masters = {i for i, raw in ours.items() if raw.get("type") == "seriesMaster"}
         if round_.removed:
             refresh |= masters  # a removed occurrence id may be a cancelled one of ours
@@ -208,6 +215,18 @@ class CalendarReader:
                 listed.append(master_id)
         changed += [RemoteEvent.gone(i) for i in seen if i not in masters]
         return changed, tuple(listed)
+
+    def own_single(self, raw: dict[str, Any]) -> RemoteEvent | None:
+        """One of calsync's single events outside the window: listed however far ahead it is
+        (moving a copy beyond the window edits it), gone once it ended before the window
+        (with its session). None for a series master."""
+        if raw.get("type") != "singleInstance":
+            return None
+        own = single(raw, raw)
+        event = own.event
+        if event is not None and as_instant(event.end) <= self.window.start:
+            return None
+        return own
 
     def series_form(self, master: dict[str, Any]) -> list[RemoteEvent]:
         """calsync's series in the window: master, exceptions, cancelled occurrences ([] if
