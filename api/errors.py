@@ -6,8 +6,11 @@
                      {"field": "scheduleId", "description": "Field required"}]}}}
 
 `details.field` names the offending input (dotted, as the client spelled it) whenever one is to
-blame. Request validation answers 400 (Wix's INVALID_ARGUMENT), not FastAPI's 422. An
-unexpected failure is a 500 with a generic message; its details go to the log, never out.
+blame. Request validation answers 400 (Wix's INVALID_ARGUMENT), not FastAPI's 422: the input
+breaks a rule the OpenAPI document states. A 400 for a rule the document can only put in words
+(a cursor this API did not give out, a time range the wrong way round) has a code of its own,
+one of `RULE_CODES`. An unexpected failure is a 500 with a generic message; its details go to
+the log, never out.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,25 @@ CODES = {
     500: "INTERNAL",
     503: "UNAVAILABLE",
 }
+
+# 400s for input the schema admits, each for a rule about what the value means or finds.
+RULE_CODES = {
+    "INVALID_CURSOR": "`cursorPaging.cursor` is not a cursor this API gave out",
+    "INVALID_TIME_RANGE": "`to` (v1: `end`) is not later than `from` (`start`), or they are "
+    "missing without a cursor",
+    "INVALID_FILTER": "v1: the stringified `query.filter` does not hold the filter object",
+    "ADDRESS_NOT_ALLOWED": "a URL's host does not resolve, or to an address calsync may not call",
+    "SERVER_URL_REQUIRED": "the provider needs `serverUrl`",
+    "SERVER_NOT_FOUND": "no server of the provider's kind answered at `serverUrl`",
+    "INVALID_CREDENTIALS": "the provider's server refused the user name or password",
+    "ACCOUNT_REFUSED": "the provider's server refused the account",
+    "UNKNOWN_CALENDAR": "the sync configuration names a calendar the account does not have",
+    "CALENDAR_READ_ONLY": "the calendar chosen to receive sessions is read-only",
+    "CALENDAR_NOT_NAMED": "enabling import or export names no calendar, and none was before",
+    "NOTHING_TO_ROTATE": "`rotateWebhookSecret` without a webhook URL",
+}
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+NO_NUL = "^[^\\u0000]*$"  # the parameters' text, as `RefuseNul` lets it through
 
 
 class FieldViolation(BaseModel):
@@ -163,12 +186,23 @@ async def _validation_error(_: Request, error: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=400)
 
 
-async def _http_error(_: Request, error: Exception) -> JSONResponse:
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     message = str(error.detail) if error.detail else "request refused"
     code = CODES.get(error.status_code, "ERROR")
     headers = dict(error.headers) if error.headers else None
+    if error.status_code == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
     return JSONResponse(error_body(message, code), status_code=error.status_code, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the path takes, asked of the routes one method at a time: Starlette's 405
+    names only those of the first route on the path (`GET` for a path that takes `PUT` too)."""
+    return [method for method in HTTP_METHODS if any(
+        route.matches({**request.scope, "method": method})[0] is Match.FULL
+        for route in request.app.router.routes
+    )]  # fmt: skip
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
@@ -204,7 +238,8 @@ def install(app: FastAPI) -> None:
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error statuses a route can answer."""
     descriptions = {
-        400: "Invalid input; `details.field` names the field",
+        400: "Invalid input; `details.field` names the field. `details.code` is "
+        "`INVALID_ARGUMENT`, or for a rule beyond this schema one of: " + ", ".join(RULE_CODES),
         401: "Missing or wrong API key",
         403: "The tenant is disabled",
         404: "Unknown (or another tenant's) connection, schedule or resource",
@@ -217,10 +252,12 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     """Make the OpenAPI document tell the truth about errors: request validation answers 400
-    with `ErrorBody`, not FastAPI's 422 `HTTPValidationError`."""
+    with `ErrorBody`, not FastAPI's 422 `HTTPValidationError`, and text parameters refuse NUL."""
     error_ref = {"$ref": "#/components/schemas/ErrorBody"}
     for path in schema.get("paths", {}).values():
         for operation in path.values():
+            for parameter in operation.get("parameters", ()):
+                _refuse_nul(parameter.get("schema", {}))
             answers = operation.setdefault("responses", {})
             if answers.pop("422", None) is None and "400" not in answers:
                 continue  # nothing to validate
@@ -233,3 +270,14 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     components.setdefault("ErrorBody", ErrorBody.model_json_schema(
         ref_template="#/components/schemas/{model}"))  # fmt: skip
     return schema
+
+
+def _refuse_nul(schema: dict[str, Any]) -> None:
+    """A parameter's free text may hold anything but NUL (`RefuseNul`)."""
+    for branch in schema.get("anyOf", ()):
+        _refuse_nul(branch)
+    if "items" in schema:
+        _refuse_nul(schema["items"])
+    free = not ({"pattern", "enum", "format", "const"} & schema.keys())
+    if schema.get("type") == "string" and free:
+        schema["pattern"] = NO_NUL

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,13 +18,12 @@ from api.auth import Caller, CallerDep
 from api.errors import conflict as refused
 from api.errors import responses
 from api.external_calendars.common import rfc3339, tenant_connection
-from api.external_calendars.connections import ConnectionId
+from api.external_calendars.ids import CONFLICT, CONNECTION, ConflictId, ConnectionId
 from api.external_calendars.keyset import page, position
 from api.external_calendars.owned import owned
 from api.external_calendars.paging import DEFAULT_LIMIT, Cursor, Limit
 from api.external_calendars.runs import remote_ids, run_out
 from api.external_calendars.schema import (
-    ID_MAX,
     ConflictDetail,
     ConflictOut,
     ConflictResponse,
@@ -40,13 +39,12 @@ from models.db import session_scope
 from tasks.enqueue import request_conflict_resolution
 
 router = APIRouter()
-ConflictId = Annotated[str, Path(alias="conflictId", min_length=1, max_length=ID_MAX)]
 DELETED = "deleted"  # the field of an edit that met a deletion (`sync.merge.DELETED`)
 OPEN = (ConflictStatus.OPEN, ConflictStatus.RESOLVING)  # a choice may still be made
 
 
 @router.get(
-    "/connections/{connectionId}/conflicts",
+    f"{CONNECTION}/conflicts",
     summary="List Conflicts (calsync addition)",
     description="The connection's conflicts, newest first, 100 a page by default; `status` "
     "narrows them down (`OPEN`: not yet looked at).",
@@ -70,7 +68,7 @@ def list_conflicts(
 
 
 @router.get(
-    "/conflicts/{conflictId}",
+    CONFLICT,
     summary="Get Conflict (calsync addition)",
     description="The values the base, Wix and the external calendar had, the policy, the "
     "winner, when, and the run that decided it.",
@@ -85,7 +83,7 @@ def get_conflict(conflict_id: ConflictId, caller: CallerDep, request: Request
 
 
 @router.post(
-    "/conflicts/{conflictId}:resolve",
+    f"{CONFLICT}:resolve",
     summary="Resolve Conflict (calsync addition)",
     description="`keep: WINNER` acknowledges the policy's decision. Keeping the other side "
     "(`WIX` or `EXTERNAL`) has a worker write its value to both sides: the conflict is "

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
-from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import Select, and_, or_, select
 
 from api.auth import CallerDep
@@ -25,6 +24,7 @@ from api.external_calendars.common import (
     tenant_connection,
 )
 from api.external_calendars.connect import Made, NewAccount, check_connectable, connect, resync_soon
+from api.external_calendars.ids import CONNECTION, ConnectionId
 from api.external_calendars.paging import (
     DEFAULT_LIMIT,
     Cursor,
@@ -35,7 +35,6 @@ from api.external_calendars.paging import (
     read_cursor,
 )
 from api.external_calendars.schema import (
-    ID_MAX,
     CalendarOut,
     ConnectByCredentialsRequest,
     ConnectByOAuthRequest,
@@ -63,7 +62,6 @@ from tasks.enqueue import (
 )
 
 router = APIRouter()
-ConnectionId = Annotated[str, Path(alias="connectionId", min_length=1, max_length=ID_MAX)]
 
 
 def _settings(request: Request) -> Settings:
@@ -136,15 +134,8 @@ def _server_url(entry: Catalogued, given: str | None) -> str | None:
     if not entry.out.features.requiresServerUrl:
         return None
     if not given:
-        raise bad_request("required for this provider", "serverUrl")
-    try:
-        parts = urlsplit(given)
-        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:  # e.g. an unclosed IPv6 bracket
-        usable = False
-    if not usable:
-        raise bad_request("must be an absolute http(s) URL", "serverUrl")
-    return given
+        raise bad_request("required for this provider", "serverUrl", "SERVER_URL_REQUIRED")
+    return given  # an absolute http(s) URL: the request's schema checked it
 
 
 def _check_credentials(entry: Catalogued, url: str | None, credentials: dict[str, str],
@@ -161,18 +152,20 @@ def _check_credentials(entry: Catalogued, url: str | None, credentials: dict[str
     except UnsafeAddress as error:
         if ours:
             raise unavailable("the provider's server is not reachable") from None
-        raise bad_request(f"not allowed: {error}", "serverUrl") from None
+        raise bad_request(f"not allowed: {error}", "serverUrl", "ADDRESS_NOT_ALLOWED") from None
     except UnresolvedHost as error:
-        raise bad_request(str(error), "serverUrl") from None
+        raise bad_request(str(error), "serverUrl", "ADDRESS_NOT_ALLOWED") from None
     except PermanentError as error:
         if error.reason is PermanentReason.TOKEN_REVOKED:
             raise bad_request("the server refused the user name or password", "password",
                               code="INVALID_CREDENTIALS") from None  # fmt: skip
-        raise bad_request(f"the server refused the account: {error}", "email") from None
+        raise bad_request(f"the server refused the account: {error}", "email",
+                          code="ACCOUNT_REFUSED") from None  # fmt: skip
     except TransientError:
         if ours:
             raise unavailable("the provider's server did not answer") from None
-        raise bad_request("no server of this kind answered at this URL", "serverUrl") from None
+        raise bad_request("no server of this kind answered at this URL", "serverUrl",
+                          code="SERVER_NOT_FOUND") from None  # fmt: skip
 
 
 def after_connect(request: Request, made: Made) -> None:
@@ -195,7 +188,7 @@ def after_connect(request: Request, made: Made) -> None:
 
 
 @router.get(
-    "/connections/{connectionId}",
+    CONNECTION,
     summary="Get Connection",
     response_model=ConnectionResponse,
     response_model_exclude_none=True,
@@ -267,7 +260,7 @@ def _read_cursor(cursor: str) -> tuple[list[str], tuple[datetime, str]]:
 
 
 @router.get(
-    "/connections/{connectionId}/calendars",
+    f"{CONNECTION}/calendars",
     summary="List Calendars",
     description="The account's calendars, as calsync learned them when connecting.",
     response_model=ListCalendarsResponse,
@@ -285,7 +278,7 @@ def list_calendars(connection_id: ConnectionId, caller: CallerDep, request: Requ
 
 
 @router.post(
-    "/connections/{connectionId}/disconnect",
+    f"{CONNECTION}/disconnect",
     summary="Disconnect",
     description="The connection becomes DISCONNECTED at once. A worker then stops its push "
     "channels and deletes the sessions exported to the external calendar and the blocks "
@@ -307,7 +300,7 @@ def disconnect(connection_id: ConnectionId, caller: CallerDep, request: Request
 
 
 @router.post(
-    "/connections/{connectionId}:resync",
+    f"{CONNECTION}:resync",
     summary="Resync (calsync addition)",
     description="A full sync of every synced calendar of the connection now. A connection in "
     "ERROR is tried again (after a reconnect elsewhere, or a fixed calendar).",

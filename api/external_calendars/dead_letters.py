@@ -7,20 +7,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth import Caller, CallerDep
 from api.errors import responses
 from api.external_calendars.common import rfc3339, tenant_connection
-from api.external_calendars.connections import ConnectionId
+from api.external_calendars.ids import CONNECTION, DEAD_LETTER, ConnectionId, DeadLetterId
 from api.external_calendars.keyset import page, position
 from api.external_calendars.owned import owned
 from api.external_calendars.paging import DEFAULT_LIMIT, Cursor, Limit
 from api.external_calendars.runs import remote_ids
 from api.external_calendars.schema import (
-    ID_MAX,
     DeadLetterOut,
     DeadLetterResponse,
     DeadLetterStatusValue,
@@ -31,11 +30,10 @@ from models import DeadLetter
 from models.db import session_scope
 
 router = APIRouter()
-DeadLetterId = Annotated[str, Path(alias="deadLetterId", min_length=1, max_length=ID_MAX)]
 
 
 @router.get(
-    "/connections/{connectionId}/dead-letters",
+    f"{CONNECTION}/dead-letters",
     summary="List Dead Letters (calsync addition)",
     description="The connection's failing and parked changes, newest first, 100 a page by "
     "default; `status` narrows them down.",
@@ -61,7 +59,7 @@ def list_dead_letters(
 
 
 @router.post(
-    "/dead-letters/{deadLetterId}:retry",
+    f"{DEAD_LETTER}:retry",
     summary="Retry Dead Letter (calsync addition)",
     description="The change is tried again by a full sync of its calendar, asked for now.",
     response_model=DeadLetterResponse,

@@ -105,7 +105,7 @@ def list_events(
                        tuple(user_ids or ()), all_day)  # fmt: skip
         after = None
         if where.end <= where.start:
-            raise bad_request("must be later than `from`", "to")
+            raise bad_request("must be later than `from`", "to", "INVALID_TIME_RANGE")
     with session_scope(request.app.state.engine) as db:
         found = events_in(db, request.app.state.settings, caller.tenant_id, where,
                           Fieldset.OWN_PI in (fieldsets or ()))
@@ -183,7 +183,8 @@ def _moment(text: Any) -> datetime:
 
 def _instant(moment: datetime | None, field: str) -> datetime:
     if moment is None:
-        raise bad_request("required unless cursorPaging.cursor is given", field)
+        raise bad_request("required unless cursorPaging.cursor is given", field,
+                          "INVALID_TIME_RANGE")  # fmt: skip
     if moment.tzinfo is None:
         raise bad_request("needs a time zone offset or Z", field)
     return moment.astimezone(UTC)

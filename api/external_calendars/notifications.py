@@ -61,7 +61,8 @@ def update_notification_settings(
     if wanted.webhookUrl is not None:
         _check_webhook(wanted.webhookUrl)
     elif body.rotateWebhookSecret:
-        raise bad_request("there is no webhook URL to rotate the secret of", "rotateWebhookSecret")
+        raise bad_request("there is no webhook URL to rotate the secret of", "rotateWebhookSecret",
+                          "NOTHING_TO_ROTATE")  # fmt: skip
     with session_scope(request.app.state.engine) as db:
         tenant = db.get(Tenant, caller.tenant_id, with_for_update=True)
         assert tenant is not None
@@ -79,9 +80,8 @@ def _check_webhook(url: str) -> None:
     try:
         check_webhook_url(url)
     except (UnsafeAddress, UnresolvedHost) as refused:
-        raise bad_request(str(refused), "notificationSettings.webhookUrl") from None
-    except ValueError:  # not even a URL (an unclosed IPv6 bracket)
-        raise bad_request("not a valid URL", "notificationSettings.webhookUrl") from None
+        raise bad_request(str(refused), "notificationSettings.webhookUrl",
+                          "ADDRESS_NOT_ALLOWED") from None  # fmt: skip
 
 
 def _settings_of(tenant: Tenant) -> NotificationSettings:

@@ -35,7 +35,7 @@ def read_cursor(cursor: str) -> dict[str, Any]:
 
 
 def not_a_cursor() -> Exception:
-    return bad_request("not a cursor this API gave out", CURSOR_FIELD)
+    return bad_request("not a cursor this API gave out", CURSOR_FIELD, "INVALID_CURSOR")
 
 
 def paging_metadata(count: int, next_cursor: str | None) -> PagingMetadata:

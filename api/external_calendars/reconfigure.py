@@ -17,7 +17,8 @@ from api.auth import CallerDep
 from api.errors import conflict, precondition, responses
 from api.external_calendars.catalog import of
 from api.external_calendars.common import calendars_of, tenant_connection
-from api.external_calendars.connections import ConnectionId, get_connection
+from api.external_calendars.connections import get_connection
+from api.external_calendars.ids import CONNECTION, ConnectionId
 from api.external_calendars.schema import ConnectionResponse, UpdateSyncConfigRequest
 from api.external_calendars.sync_config import POLICY_KEYS, Targets, targets, updated
 from api.handover import broker_down
@@ -29,7 +30,7 @@ router = APIRouter()
 
 
 @router.patch(
-    "/connections/{connectionId}/sync-config",
+    f"{CONNECTION}/sync-config",
     summary="Update Sync Config",
     description="Only the parts given change. `listEventFromCalendars`: import from the primary "
     "calendar or from listed calendars; `syncToCalendar`: export to the primary calendar, a "

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from api.auth import CallerDep
 from api.errors import responses
 from api.external_calendars.common import calendars_of, rfc3339, tenant_connection
-from api.external_calendars.connections import ConnectionId
+from api.external_calendars.ids import CONNECTION, ConnectionId
 from api.external_calendars.keyset import page, position
 from api.external_calendars.paging import DEFAULT_LIMIT, Cursor, Limit
 from api.external_calendars.schema import ListSyncRunsResponse, RunActionCount, SyncRunOut
@@ -22,7 +22,7 @@ router = APIRouter()
 
 
 @router.get(
-    "/connections/{connectionId}/sync-runs",
+    f"{CONNECTION}/sync-runs",
     summary="List Sync Runs (calsync addition)",
     description="The connection's sync runs (each a sync of one calendar, or its clean-up), "
     "newest first, 100 a page by default.",

@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
+from api.errors import NO_NUL
 from providers import registry
 
 # Examples in the OpenAPI document: Wix's ids for Google and Apple.
@@ -32,7 +34,39 @@ def _clean(value: str) -> str:
     return value
 
 
-Text = Annotated[str, AfterValidator(_clean)]
+# What `_clean` lets through, as the OpenAPI document can say it: any text without NUL.
+Text = Annotated[str, AfterValidator(_clean), Field(json_schema_extra={"pattern": NO_NUL})]
+
+# An absolute http(s) URL with a host name, as every URL field is checked (`http_url`); the
+# pattern is a little stricter than the check, so what it admits the server accepts.
+_PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+HTTP_URL_PATTERN = rf"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(:{_PORT})?([/?#][^\s\u0000]*)?$"
+# A mailbox as `email_address` checks it (`format: email` generators keep to it).
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def http_url(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 -- raises for a port out of range
+    except ValueError:  # e.g. an unclosed IPv6 bracket, or port 70000
+        usable = False
+    if not usable:
+        raise ValueError("must be an absolute http(s) URL")
+    return value
+
+
+def email_address(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError("must be an email address, like owner@studio.example")
+    return value
+
+
+_URL_SCHEMA = {"format": "uri", "pattern": HTTP_URL_PATTERN}
+HttpUrl = Annotated[Text, AfterValidator(http_url), Field(json_schema_extra=_URL_SCHEMA)]
+EmailAddress = Annotated[Text, AfterValidator(email_address),
+                         Field(json_schema_extra={"format": "email"})]  # fmt: skip
 
 
 def _example(value: Any) -> ConfigDict:
@@ -145,9 +179,18 @@ class CalendarRefs(BaseModel):
     calendars: list[CalendarRef] = Field(max_length=100)
 
 
+def _one_of(*members: str) -> ConfigDict:
+    """At most one of `members` may be given (the document says so; `sync_config` checks it)."""
+    pairs = [[a, b] for i, a in enumerate(members) for b in members[i + 1 :]]
+    rules: list[Any] = [{"not": {"required": pair}} for pair in pairs]
+    return ConfigDict(json_schema_extra={"allOf": rules})
+
+
 class ListEventFromCalendarsConfig(BaseModel):
     """Import: which external calendars block time on the Wix schedule. Give `enabled` and,
     when enabled, exactly one of `primaryCalendar` and `calendars`."""
+
+    model_config = _one_of("primaryCalendar", "calendars")
 
     enabled: bool | None = None
     primaryCalendar: Empty | None = None
@@ -157,6 +200,8 @@ class ListEventFromCalendarsConfig(BaseModel):
 class SyncToCalendarConfig(BaseModel):
     """Export: where the schedule's sessions are copied. Give `enabled` and, when enabled,
     exactly one of `primaryCalendar`, `dedicatedCalendar` and `calendar`."""
+
+    model_config = _one_of("primaryCalendar", "dedicatedCalendar", "calendar")
 
     enabled: bool | None = None
     primaryCalendar: Empty | None = None
@@ -234,20 +279,10 @@ def _provider_id() -> Any:
 class ConnectByOAuthRequest(BaseModel):
     scheduleId: Text = _schedule_id()
     providerId: Text = _provider_id()
-    redirectUrl: Text = Field(
+    redirectUrl: HttpUrl = Field(
         min_length=1, max_length=2048, examples=["https://mysite.com/oauth_completed"],
         description="Where the user returns with `connectionId` or `error` added",
     )  # fmt: skip
-
-    @field_validator("redirectUrl")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an absolute http(s) URL")
-        return value
 
 
 class ConnectByOAuthResponse(BaseModel):
@@ -264,7 +299,7 @@ class ConnectByCredentialsRequest(BaseModel):
     password: SecretStr = Field(
         min_length=1, max_length=1024, description="Password (Apple: an app-specific password)"
     )
-    serverUrl: Text | None = Field(
+    serverUrl: HttpUrl | None = Field(
         None, max_length=2048, examples=["https://dav.example.com/"],
         description="calsync addition: the CalDAV server (generic CalDAV provider only)",
     )  # fmt: skip
@@ -386,23 +421,15 @@ class ConnectionStatusResponse(BaseModel):
 
 # -- calsync additions: who is told when a connection breaks -----------------------------------
 
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
-
-def _email_address(value: str | None) -> str | None:
-    if value is not None and not _EMAIL.fullmatch(value):
-        raise ValueError("must be an email address, like owner@studio.example")
-    return value
-
 
 class NotificationSettings(BaseModel):
     """calsync addition: who is told, once per break, when a connection stops syncing."""
 
-    email: Annotated[Text | None, AfterValidator(_email_address)] = Field(
+    email: EmailAddress | None = Field(
         None, max_length=320, examples=["owner@studio.example"],
         description="Where the email goes; null for no email",
     )  # fmt: skip
-    webhookUrl: Text | None = Field(
+    webhookUrl: HttpUrl | None = Field(
         None, max_length=2048, examples=["http://127.0.0.1:9000/calsync-alerts"],
         description="Where the signed JSON is POSTed: https, or http to a receiver on loopback; "
         "null for no webhook",

@@ -23,7 +23,7 @@ from api.external_calendars.common import (
     rfc3339,
     tenant_connection,
 )
-from api.external_calendars.connections import ConnectionId
+from api.external_calendars.ids import CONNECTION, ConnectionId
 from api.external_calendars.schema import (
     CalendarStatusOut,
     ConnectionStatusResponse,
@@ -49,7 +49,7 @@ OPEN_INBOX = (InboxStatus.RECEIVED, InboxStatus.ENQUEUED)
 
 
 @router.get(
-    "/connections/{connectionId}/status",
+    f"{CONNECTION}/status",
     summary="Connection status (calsync addition)",
     response_model=ConnectionStatusResponse,
     response_model_exclude_none=True,

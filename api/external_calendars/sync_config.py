@@ -188,7 +188,8 @@ def _checked_listing(
     if not members:
         kept = _kept_member(old, ("primaryCalendar", "calendars"))
         if not kept:
-            raise bad_request("name the calendars: primaryCalendar or calendars", _IMPORT_FIELD)
+            raise bad_request("name the calendars: primaryCalendar or calendars", _IMPORT_FIELD,
+                              "CALENDAR_NOT_NAMED")  # fmt: skip
         return {"enabled": True, **kept}
     if new.primaryCalendar is not None:
         _need_primary(calendars, f"{_IMPORT_FIELD}.primaryCalendar")
@@ -201,7 +202,7 @@ def _checked_listing(
     for position, ref in enumerate(new.calendars.calendars):
         if ref.id not in known:
             raise bad_request("no such calendar in this account (see List Calendars)",
-                              f"{field}.calendars[{position}].id")  # fmt: skip
+                              f"{field}.calendars[{position}].id", "UNKNOWN_CALENDAR")  # fmt: skip
     chosen = list(dict.fromkeys(ref.id for ref in new.calendars.calendars))
     return {"enabled": True, "calendars": {"calendars": [{"id": r} for r in chosen]}}
 
@@ -225,7 +226,7 @@ def _checked_sync_to(
         kept = _kept_member(old, names)
         if not kept:
             raise bad_request("name the calendar: primaryCalendar, dedicatedCalendar or calendar",
-                              _EXPORT_FIELD)  # fmt: skip
+                              _EXPORT_FIELD, "CALENDAR_NOT_NAMED")  # fmt: skip
         members = kept
     name = next(iter(members))
     field = f"{_EXPORT_FIELD}.{name}"
@@ -241,7 +242,8 @@ def _checked_sync_to(
     remote = new.calendar.id if new.calendar is not None else old["calendar"]["id"]
     chosen = next((c for c in calendars if c.remote_id == remote), None)
     if chosen is None:
-        raise bad_request("no such calendar in this account (see List Calendars)", f"{field}.id")
+        raise bad_request("no such calendar in this account (see List Calendars)", f"{field}.id",
+                          "UNKNOWN_CALENDAR")  # fmt: skip
     _writable(chosen, f"{field}.id")
     return {"enabled": True, "calendar": {"id": remote}}
 
@@ -259,4 +261,5 @@ def _need_primary(calendars: Sequence[ExternalCalendar], field: str) -> External
 
 def _writable(calendar: ExternalCalendar, field: str) -> None:
     if calendar.read_only:
-        raise bad_request("this calendar is read-only and cannot receive sessions", field)
+        raise bad_request("this calendar is read-only and cannot receive sessions", field,
+                          "CALENDAR_READ_ONLY")  # fmt: skip

@@ -10,21 +10,20 @@ Google connection, else from its pending request: `NONE`, `PENDING`, `CONNECTED`
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, WithJsonSchema
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api.auth import Caller, CallerDep
-from api.errors import bad_request, conflict, precondition, responses
+from api.errors import NO_NUL, bad_request, conflict, precondition, responses
 from api.external_calendars.common import LIVE, guard_schedule
 from api.external_calendars.events import Filter, events_in
-from api.external_calendars.schema import ID_MAX, SCHEDULE_EXAMPLE, Text
+from api.external_calendars.schema import ID_MAX, SCHEDULE_EXAMPLE, EmailAddress, Text
 from api.handover import broker_down
 from api.v1.system import v1_flow, v1_system
 from models import (
@@ -40,7 +39,6 @@ from tasks.enqueue import request_approval_email, request_disconnect
 
 router = APIRouter(prefix="/bookings/v1/externalCalendar", tags=["External Calendar Sync (v1)"])
 APPROVAL_DAYS = 7
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class CalendarKind(StrEnum):
@@ -63,15 +61,8 @@ def _resource_id() -> Any:
 
 class SyncBody(BaseModel):
     resourceId: Text = _resource_id()
-    syncRequestEmail: Text = Field(max_length=320, examples=["alice@example.com"])
+    syncRequestEmail: EmailAddress = Field(max_length=320, examples=["alice@example.com"])
     calendar: CalendarKind = CalendarKind.GOOGLE
-
-    @field_validator("syncRequestEmail")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        if not EMAIL.match(value):
-            raise ValueError("not an email address")
-        return value
 
 
 class UnsyncBody(BaseModel):
@@ -79,10 +70,26 @@ class UnsyncBody(BaseModel):
     calendar: CalendarKind = CalendarKind.GOOGLE
 
 
+_MOMENT = {"type": "string", "format": "date-time"}
+_RESOURCE = {"type": "string", "minLength": 1, "maxLength": ID_MAX, "pattern": NO_NUL}
+# The filter as an object; the same object stringified (Wix's way) can only be described,
+# so a string that does not hold one is refused as INVALID_FILTER.
+FILTER_OBJECT = {
+    "type": "object",
+    "properties": {"start": _MOMENT, "end": _MOMENT,
+                   "resourceId": {"anyOf": [_RESOURCE, {"type": "array", "items": _RESOURCE}]}},
+    "required": ["start", "end"],
+}  # fmt: skip
+FILTER_SCHEMA = {"anyOf": [
+    {"type": "string", "contentMediaType": "application/json", "contentSchema": FILTER_OBJECT},
+    FILTER_OBJECT,
+]}  # fmt: skip
+
+
 class EventsQuery(BaseModel):
-    filter: str | dict[str, Any] = Field(
-        description="A JSON object, usually sent as a string: `start`, `end` (required), "
-        "`resourceId` (one or a list)",
+    filter: Annotated[str | dict[str, Any], WithJsonSchema(FILTER_SCHEMA)] = Field(
+        description="A JSON object, usually sent as a string: `start`, `end` (required, RFC 3339 "
+        "date-times, `end` later), `resourceId` (one or a list)",
         examples=['{"start": "2026-12-01T00:00:00.000Z", "end": "2026-12-31T00:00:00.000Z"}'],
     )
 
@@ -231,36 +238,38 @@ def list_events(body: EventsBody, caller: CallerDep, request: Request) -> Events
 
 def _filter(raw: str | dict[str, Any]) -> Filter:
     field = "query.filter"
+    # A stringified filter's content is beyond what the schema can check: its own code.
+    code = "INVALID_FILTER" if isinstance(raw, str) else None
     try:
         data = json.loads(raw) if isinstance(raw, str) else raw
     except (ValueError, RecursionError):  # nesting too deep to read
-        raise bad_request("not a JSON object", field) from None
+        raise bad_request("not a JSON object", field, code) from None
     if not isinstance(data, dict):
-        raise bad_request("not a JSON object", field)
-    start, end = _moment(data.get("start"), f"{field}.start"), _moment(data.get("end"),
-                                                                        f"{field}.end")  # fmt: skip
+        raise bad_request("not a JSON object", field, code)
+    start = _moment(data.get("start"), f"{field}.start", code)
+    end = _moment(data.get("end"), f"{field}.end", code)
     if end <= start:
-        raise bad_request("must be later than start", f"{field}.end")
+        raise bad_request("must be later than start", f"{field}.end", "INVALID_TIME_RANGE")
     resources = data.get("resourceId") or []
     resources = [resources] if isinstance(resources, str) else resources
     if not isinstance(resources, list) or not all(_is_id(r) for r in resources):
-        raise bad_request("one resource id or a list of them", f"{field}.resourceId")
+        raise bad_request("one resource id or a list of them", f"{field}.resourceId", code)
     return Filter(start, end, tuple(resources))
 
 
 def _is_id(value: Any) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= ID_MAX and value.isprintable()
+    return isinstance(value, str) and 0 < len(value) <= ID_MAX and "\x00" not in value
 
 
-def _moment(value: Any, field: str) -> datetime:
+def _moment(value: Any, field: str, code: str | None) -> datetime:
     if not isinstance(value, str) or not value:
-        raise bad_request("required, an RFC 3339 date-time", field)
+        raise bad_request("required, an RFC 3339 date-time", field, code)
     try:
-        moment = datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value.upper())  # RFC 3339 allows t and z
     except ValueError:
-        raise bad_request("not an RFC 3339 date-time", field) from None
+        raise bad_request("not an RFC 3339 date-time", field, code) from None
     if moment.tzinfo is None:
-        raise bad_request("needs a time zone offset or Z", field)
+        raise bad_request("needs a time zone offset or Z", field, code)
     return moment
 
 

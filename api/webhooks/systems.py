@@ -128,7 +128,7 @@ class ChannelBook:
         self.known: OrderedDict[str, ChannelFacts] = OrderedDict()
 
     async def find(self, ids: Sequence[str]) -> dict[str, ChannelFacts]:
-        missing = {i for i in ids if i and i not in self.known}
+        missing = {i for i in ids if i and i not in self.known and _storable(i)}
         if missing:
             self.known.update(await run_in_threadpool(self._read, missing))
             while len(self.known) > self.size:
@@ -144,6 +144,16 @@ class ChannelBook:
                 )
                 for row in rows
             }
+
+
+def _storable(channel_id: str) -> bool:
+    """Whether the database could hold the id: one with NUL or a lone surrogate (text a
+    forger sent) names no channel, and asking for it would fail the query."""
+    try:
+        channel_id.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in channel_id
 
 
 def book(state: Any) -> ChannelBook:
@@ -184,7 +194,7 @@ def _check(
         tally.openings += 1
     elif channel is None or channel.system != system:
         tally.unknown += 1
-    elif not receiver.genuine(notice, delivery, channel.secret):
+    elif not _genuine(receiver, notice, delivery, channel.secret):
         tally.forged += 1
     elif not notice.readable:
         tally.unreadable += 1
@@ -193,6 +203,15 @@ def _check(
                           notice.event_id, notice.version)  # fmt: skip
         return Entry(arrival, notice.event)
     return None
+
+
+def _genuine(receiver: PushReceiver, notice: Notice, delivery: Delivery, secret: str) -> bool:
+    """A proof the receiver cannot even compare with the secret (text no secret is made of,
+    such as non-ASCII or a lone surrogate) is a forgery, not a failure of ours."""
+    try:
+        return receiver.genuine(notice, delivery, secret)
+    except (TypeError, UnicodeError):
+        return False
 
 
 def _count(tally: Tally, fate: Fate) -> None:
