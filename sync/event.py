@@ -142,6 +142,11 @@ def with_value(event: CanonicalEvent, field: Field, value: FieldValue) -> Canoni
     raise TypeError(f"{value!r} is not a value of {field.value}")
 
 
+# Names of UTC: a timed event in UTC with no zone named is the same event.
+_UTC_ZONES = frozenset({None, "", "UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "Zulu", "Etc/Zulu",
+                        "Universal", "Etc/Universal"})  # fmt: skip
+
+
 def normal_value(value: FieldValue) -> Normal:
     """The comparable form of one field value."""
     if isinstance(value, When):
@@ -149,7 +154,7 @@ def normal_value(value: FieldValue) -> Normal:
             _normal_moment(value.start),
             _normal_moment(value.end),
             value.all_day,
-            value.time_zone or None,
+            None if value.time_zone in _UTC_ZONES else value.time_zone,
         )
     if isinstance(value, StrEnum):
         return value.value
