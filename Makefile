@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: install run test test-long screenshots constraints clean
+.PHONY: install run test test-long fuzz screenshots faults constraints clean
 
 # constraints.txt holds the versions the suite last passed with: a fresh clone gets those, not
 # whatever was released since. `make run` needs only the service and the demo's CalDAV server
@@ -41,9 +41,19 @@ test: install $(CHROMEDRIVER)
 test-long: install
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest tests/sync
 
+# The long fuzz: schemathesis over every operation and Hypothesis over the webhook receivers,
+# 10,000 requests at least; each test prints what it sent, by status.
+fuzz: install
+	CALSYNC_FUZZ_EXAMPLES=300 CALSYNC_FUZZ_MIN_REQUESTS=10000 $(BIN)/pytest -q -s --timeout=1800 \
+		tests/api/test_api_schema.py tests/api/test_fuzz_webhooks.py
+
 # The status page's pictures in docs/screenshots, taken by the browser test on the demo.
 screenshots: install $(CHROMEDRIVER)
 	SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -q tests/foundation/test_status_page_in_a_browser.py
+
+# The fault matrix (docs/reliability.md): private PostgreSQL and Redis, one fault per row.
+faults: install
+	$(BIN)/python -m bench.fault_matrix
 
 # The newest releases pyproject.toml admits, written to constraints.txt; then `make test`, and
 # commit the file once the suite passes with it.
