@@ -17,9 +17,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import httpx
 import pytest
+import recurring_ical_events
 from harness.caldav_servers import event_ics
 from harness.clock import days_ahead
 from harness.google import USER, GoogleWorld, timed
@@ -35,15 +37,16 @@ from config import Settings
 from models import Provider
 from providers.local.memory import MemoryCalendar
 from providers.microsoft.auth import MicrosoftTokens
-from sandbox.caldav_servers import CalDAVServer, start_radicale
+from sandbox.caldav_servers import CalDAVServer, start_radicale, start_xandikos
 from sandbox.server import ServedApp
 from sandbox.store import StoreState
-from sync.event import CanonicalEvent, Moment
+from sync.event import CanonicalEvent, EventStatus, Moment, as_instant
 from tasks.context import WorkerContext, build_context
 from tasks.runner import run_calendar
 
 HOUR = timedelta(hours=1)
 INSIDE = days_ahead(3, 9)
+NOW, SOON = days_ahead(0, 0), days_ahead(40, 0)  # what the person looks at in their calendar
 SYSTEMS = ["google", "microsoft", "caldav", "local"]
 
 
@@ -54,6 +57,7 @@ class Person:
     add: Callable[[str, datetime], str]  # title, start -> the event's id
     move: Callable[[str, datetime], None]
     copy_of: Callable[[str], str]  # the id of calsync's copy with this title
+    shown: Callable[[str], list[datetime]]  # the starts a calendar client shows for a title
     context: WorkerContext
     calendar_id: str
 
@@ -69,15 +73,20 @@ def radicale() -> Iterator[CalDAVServer]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def xandikos() -> Iterator[CalDAVServer]:
+    server = start_xandikos()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(params=SYSTEMS)
 def person(
     request: pytest.FixtureRequest, pipeline_settings: Settings, engine: Engine,
     store: tuple[StoreState, ServedApp],
 ) -> Person:  # fmt: skip
     store[0].add_calendar("wix-s1")
-    people = {"google": google_person, "microsoft": outlook_person, "caldav": caldav_person,
-              "local": local_person}  # fmt: skip
-    return people[request.param](request, pipeline_settings, engine, store)
+    return PEOPLE[request.param](request, pipeline_settings, engine, store)
 
 
 def google_person(request: pytest.FixtureRequest, settings: Settings, engine: Engine,
@@ -106,7 +115,15 @@ def google_person(request: pytest.FixtureRequest, settings: Settings, engine: En
         (found,) = [e for e in google.stored_events(USER) if e.get("summary") == title]
         return str(found["id"])
 
-    return Person(add, move, copy_of, build_context(settings), calendar_id)
+    def shown(title: str) -> list[datetime]:
+        """Google's occurrence listing, as clients ask for it."""
+        query = {"singleEvents": ["true"], "timeMin": [NOW.isoformat()],
+                 "timeMax": [SOON.isoformat()]}  # fmt: skip
+        items = google.list_events(USER, query)["items"]
+        found = [i["start"]["dateTime"] for i in items if i.get("summary") == title]
+        return sorted(datetime.fromisoformat(str(start)) for start in found)
+
+    return Person(add, move, copy_of, shown, build_context(settings), calendar_id)
 
 
 def outlook_person(request: pytest.FixtureRequest, settings: Settings, engine: Engine,
@@ -127,18 +144,26 @@ def outlook_person(request: pytest.FixtureRequest, settings: Settings, engine: E
         (found,) = [e for e in outlook.events() if e.content.get("subject") == title]
         return str(found.id)
 
-    return Person(outlook.add, outlook.move, copy_of,
+    def shown(title: str) -> list[datetime]:
+        """Graph's calendarView: the occurrences Outlook shows."""
+        view = outlook.graph.state.calendar_view(outlook.user, None, NOW, SOON)
+        return sorted(i.start for i in view if i.content.get("subject") == title)
+
+    return Person(outlook.add, outlook.move, copy_of, shown,
                   build_context(outlook.settings_for(settings, NOWHERE)), calendar_id)  # fmt: skip
 
 
-def caldav_person(request: pytest.FixtureRequest, settings: Settings, engine: Engine,
-                  store: tuple[StoreState, ServedApp]) -> Person:  # fmt: skip
-    server: CalDAVServer = request.getfixturevalue("radicale")
-    dav = httpx.Client(auth=(server.username, server.password))
+def caldav_person(
+    request: pytest.FixtureRequest, settings: Settings, engine: Engine,
+    store: tuple[StoreState, ServedApp], kind: str = "radicale",
+) -> Person:  # fmt: skip
+    server: CalDAVServer = request.getfixturevalue(kind)
+    login = (server.username, server.password) if server.requires_auth else None
+    dav = httpx.Client(auth=login)
     request.addfinalizer(dav.close)
     url = f"{server.home_url.rstrip('/')}/cal-{uuid.uuid4().hex[:8]}/"
     assert dav.request("MKCALENDAR", url).status_code == 201
-    credentials = {"username": server.username, "password": server.password}
+    credentials = {"username": server.username, "password": server.password} if login else {}
     calendar_id = connect(engine, Provider.CALDAV, httpx.URL(url).path,
                           server_url=server.base_url, credentials=credentials)  # fmt: skip
 
@@ -164,8 +189,18 @@ def caldav_person(request: pytest.FixtureRequest, settings: Settings, engine: En
         (name,) = names
         return name
 
+    def shown(title: str) -> list[datetime]:
+        """Each resource expanded as iCalendar says, as a client does."""
+        found = []
+        for name in members(dav, url):
+            calendar = Calendar.from_ical(dav.get(url + name).raise_for_status().text)
+            for component in recurring_ical_events.of(calendar).between(NOW, SOON):
+                if str(component.get("SUMMARY")) == title:
+                    found.append(component.decoded("DTSTART"))
+        return sorted(found)
+
     context = build_context(settings.model_copy(update={"caldav_allow_private": True}))
-    return Person(add, move, copy_of, context, calendar_id)
+    return Person(add, move, copy_of, shown, context, calendar_id)
 
 
 def members(dav: httpx.Client, url: str) -> list[str]:
@@ -189,8 +224,16 @@ def local_person(request: pytest.FixtureRequest, settings: Settings, engine: Eng
         (found,) = [i for i, e in alice.events().items() if e.event and e.event.title == title]
         return found
 
-    return Person(lambda title, start: alice.add(event(title, start)).id, move, copy_of,
+    def shown(title: str) -> list[datetime]:
+        events = [r.event for r in alice if r.event and r.event.title == title]
+        return sorted(as_instant(e.start) for e in events if e.status is not EventStatus.CANCELLED)
+
+    return Person(lambda title, start: alice.add(event(title, start)).id, move, copy_of, shown,
                   build_context(settings), calendar_id)  # fmt: skip
+
+
+PEOPLE = {"google": google_person, "microsoft": outlook_person, "caldav": caldav_person,
+          "xandikos": partial(caldav_person, kind="xandikos"), "local": local_person}  # fmt: skip
 
 
 def event(title: str, start: datetime) -> CanonicalEvent:
