@@ -6,12 +6,18 @@ weekly series keeps its wall-clock time across daylight-saving changes) and read
 UTC (`Prefer: outlook.timezone="UTC"`), taking the zone from `originalStartTimeZone`, mapped back
 to IANA with CLDR's territory-001 table. O365's own Windows->IANA table is not used: it is the
 reverse of a many-to-one map and names zones that do not exist ("US/Pacific-New").
+
+CLDR lags the zone database: it still maps a few IANA zones to a Windows zone whose clocks no
+longer agree (Antarctica/Vostok went from +7 to +5 in 2023), and some IANA zones have no entry
+at all (the POSIX-style "EST5EDT", zones turned into links). For those we write the first
+Windows zone whose territory-001 zone keeps the same UTC offsets over the next two years, so
+a series still keeps its wall-clock time; only a zone no Windows zone matches is written in UTC.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, time, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,7 +35,16 @@ _UTC_NAMES = {
     "Coordinated Universal Time",
     "tzone://Microsoft/Utc",
 }
+# Windows zones that Windows and Exchange still offer ("... - Old") and CLDR no longer maps.
+_RETIRED_WINDOWS = {
+    "Kamchatka Standard Time": "Asia/Kamchatka",
+    "Mid-Atlantic Standard Time": "Etc/GMT+2",
+}
 _FRACTION = re.compile(r"(\.\d{1,6})\d*")
+_OFFSET_DAYS = 731  # how far ahead two zones must agree to count as the same clock
+# Windows zones, those CLDR maps most IANA zones to first: the best known of equal clocks
+# ("Pacific Standard Time" rather than the newer "British Columbia Standard Time").
+_BY_SPREAD = sorted(win_tz, key=lambda w: (-sum(v == w for v in tz_win.values()), w))
 
 
 @lru_cache(maxsize=1024)
@@ -39,7 +54,7 @@ def zone_info(name: str | None) -> tzinfo | None:
         return None
     if name in _UTC_NAMES:
         return UTC
-    iana = win_tz.get(name, name)
+    iana = win_tz.get(name) or _RETIRED_WINDOWS.get(name, name)
     try:
         return ZoneInfo(iana)
     except (ZoneInfoNotFoundError, ValueError):
@@ -52,17 +67,55 @@ def iana_name(name: str | None) -> str | None:
         return None
     if name in _UTC_NAMES:
         return "UTC"
-    candidate = win_tz.get(name, name)
+    candidate = win_tz.get(name) or _RETIRED_WINDOWS.get(name, name)
     return candidate if zone_info(candidate) is not None else None
 
 
+@lru_cache(maxsize=1024)
 def windows_name(iana: str | None) -> str | None:
-    """The Windows name Graph understands for an IANA zone; None when there is none."""
+    """The Windows name Graph understands for an IANA zone: CLDR's while its clock agrees,
+    else one that keeps the same offsets; None when no Windows zone does."""
     if not iana:
         return None
     if iana in _UTC_NAMES:
         return "UTC"
-    return tz_win.get(iana)
+    offsets = _offsets(iana)
+    if offsets is None:
+        return None
+    cldr = tz_win.get(iana)
+    if cldr is not None and _offsets(win_tz[cldr]) == offsets:
+        return cldr
+    return next((w for w in _BY_SPREAD if _offsets(win_tz[w]) == offsets), None)
+
+
+@lru_cache(maxsize=1024)
+def _offsets(iana: str) -> tuple[object, ...] | None:
+    """The zone's clock over the next two years: its offset now, then each change of offset
+    with its instant (to the minute); None for a name the zone database does not know."""
+    try:
+        zone = ZoneInfo(iana)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    day = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    clock: list[object] = [zone.utcoffset(day)]
+    for _ in range(_OFFSET_DAYS):
+        following = day + timedelta(days=1)
+        if zone.utcoffset(following) != zone.utcoffset(day):
+            clock.append((_change_between(zone, day, following), zone.utcoffset(following)))
+        day = following
+    return tuple(clock)
+
+
+def _change_between(zone: tzinfo, before: datetime, after: datetime) -> datetime:
+    """The first minute at which `zone`'s offset differs from its offset at `before`."""
+    offset = zone.utcoffset(before)
+    while after - before > timedelta(minutes=1):
+        middle = before + (after - before) / 2
+        if zone.utcoffset(middle) == offset:
+            before = middle
+        else:
+            after = middle
+    return after.replace(second=0, microsecond=0)
 
 
 def same_zone(iana: str | None, graph_name: str | None) -> bool:
