@@ -104,4 +104,7 @@ class PushReceiver(Protocol):
 
 def same_secret(given: str | None, secret: str) -> bool:
     """Compared in constant time, so the answer's timing tells a forger nothing."""
-    return given is not None and hmac.compare_digest(given.encode(), secret.encode())
+    if given is None:
+        return False
+    # A header can carry any code point, a lone surrogate included: as bytes it still compares.
+    return hmac.compare_digest(given.encode(errors="surrogatepass"), secret.encode())

@@ -8,7 +8,7 @@ import hmac
 import json
 from typing import Any
 
-from providers.push import Delivery, Notice, Reply, Tally
+from providers.push import Delivery, Notice, Reply, Tally, same_secret
 
 
 class StoreReceiver:
@@ -29,7 +29,7 @@ class StoreReceiver:
 
     def genuine(self, notice: Notice, delivery: Delivery, secret: str) -> bool:
         expected = hmac.new(secret.encode(), delivery.body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(expected, delivery.headers.get("x-store-signature", ""))
+        return same_secret(delivery.headers.get("x-store-signature"), expected)
 
     def answer(self, tally: Tally) -> Reply:
         if tally.unknown or tally.forged:
