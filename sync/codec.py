@@ -43,6 +43,8 @@ def event_to_dict(event: CanonicalEvent) -> dict[str, Any]:
         "status": event.status.value,
         "transparency": event.transparency.value,
     }
+    if event.declined:
+        data["declined"] = True
     if event.recurrence is not None:
         rec = event.recurrence
         data["recurrence"] = {
@@ -76,6 +78,7 @@ def event_from_dict(data: dict[str, Any]) -> CanonicalEvent:
         status=EventStatus(data.get("status", EventStatus.CONFIRMED.value)),
         transparency=Transparency(data.get("transparency", Transparency.BUSY.value)),
         recurrence=recurrence,
+        declined=bool(data.get("declined", False)),
     )
 
 

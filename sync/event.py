@@ -77,6 +77,9 @@ class CanonicalEvent:
     status: EventStatus = EventStatus.CONFIRMED
     transparency: Transparency = Transparency.BUSY
     recurrence: Recurrence | None = None
+    # The calendar's owner is an attendee who declined (an invitation they said no to). Read
+    # from their calendar, never written: it only decides whether the event blocks time.
+    declined: bool = False
 
     def __post_init__(self) -> None:
         for moment in (self.start, self.end):
@@ -167,6 +170,8 @@ def same_value(a: FieldValue, b: FieldValue) -> bool:
 
 def normal_form(event: CanonicalEvent) -> dict[str, Normal]:
     form: dict[str, Normal] = {f.value: normal_value(value_of(event, f)) for f in Field}
+    if event.declined:  # only then: the hashes of every other event stay as they were
+        form["declined"] = True
     rec = event.recurrence
     form["recurrence"] = (
         None

@@ -8,8 +8,9 @@ carries no description and no location.
 
 Import (an event born in the external calendar): the Wix copy is a busy block, tagged with the
 provider's name by the planner. It has the event's title, description and location under `full`
-privacy, "Busy" and nothing else under `busy_only`; it is always busy. An all-day or a free
-event blocks time only if the connection says so (`blocking_reason`).
+privacy, "Busy" and nothing else under `busy_only`; it is always busy. An invitation the
+calendar's owner declined never blocks time (tentative and unanswered ones do); an all-day or
+a free event blocks time only if the connection says so (`blocking_reason`).
 
 Reversibility: which fields of a copy flow back to the origin when someone edits the copy.
     reversible on both directions: when (start, end, all-day, zone), status
@@ -77,7 +78,7 @@ def export_event(
 
 
 def import_event(external: CanonicalEvent, privacy: Privacy) -> CanonicalEvent:
-    block = replace(external, transparency=Transparency.BUSY)
+    block = replace(external, transparency=Transparency.BUSY, declined=False)
     if privacy is Privacy.BUSY_ONLY:
         return replace(block, title=BUSY_TITLE, description="", location="")
     return block
@@ -85,6 +86,8 @@ def import_event(external: CanonicalEvent, privacy: Privacy) -> CanonicalEvent:
 
 def blocking_reason(external: CanonicalEvent, policy: ConnectionPolicy) -> Reason | None:
     """Why an external event does not block time in Wix, or None when it does."""
+    if external.declined:
+        return Reason.DECLINED_NOT_BLOCKING
     if external.all_day and not policy.block_all_day:
         return Reason.ALL_DAY_NOT_BLOCKING
     if external.transparency is Transparency.FREE and not policy.block_free:

@@ -80,8 +80,9 @@ def merge(
     policy: ConnectionPolicy,
 ) -> MergeResult:
     """Merge the origin's edits (`ours`) with the other side's (`theirs`) against `base`."""
-    # The series identity and rule belong to the origin; they are not merged.
-    event = replace(base, recurrence=ours.event.recurrence)
+    # The series identity and rule belong to the origin, and so does its owner's answer to an
+    # invitation; they are not merged.
+    event = replace(base, recurrence=ours.event.recurrence, declined=ours.event.declined)
     conflicts: list[Conflict] = []
     for field in Field:
         value, conflict = _merge_field(link_id, origin, field, base, ours, theirs, policy)

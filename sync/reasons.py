@@ -30,7 +30,7 @@ class Reason(StrEnum):
     DELETED_EXTERNALLY = "DELETED_EXTERNALLY"
     DELETE_WINS = "DELETE_WINS"  # a deletion beat an edit (the origin's, or its series')
     DELETED_ON_BOTH = "DELETED_ON_BOTH"
-    NO_LONGER_BLOCKING = "NO_LONGER_BLOCKING"  # became free or all-day: its block goes
+    NO_LONGER_BLOCKING = "NO_LONGER_BLOCKING"  # became free, all-day or declined: its block goes
     WITH_ITS_SERIES = "WITH_ITS_SERIES"  # an instance goes when its series is deleted
     ORPHANED_COPY = "ORPHANED_COPY"  # our copy that no link owns (source gone, or a twin)
     COPY_WITHDRAWN = "COPY_WITHDRAWN"  # its direction was switched off in the sync config
@@ -44,6 +44,7 @@ class Reason(StrEnum):
     EXPORT_DISABLED = "EXPORT_DISABLED"
     ALL_DAY_NOT_BLOCKING = "ALL_DAY_NOT_BLOCKING"
     FREE_NOT_BLOCKING = "FREE_NOT_BLOCKING"
+    DECLINED_NOT_BLOCKING = "DECLINED_NOT_BLOCKING"  # the calendar's owner declined it
     CANCELLED = "CANCELLED"  # a new event that is already cancelled: nothing to copy
     SERIES_NOT_LINKED = "SERIES_NOT_LINKED"  # an exception whose series has no copy yet
     UNKNOWN_DELETED = "UNKNOWN_DELETED"  # a deletion notice for something we never linked

@@ -32,6 +32,7 @@ from providers.caldav.http import (
     translated,
 )
 from providers.caldav.items import Resource
+from providers.caldav.owner import own_addresses
 from providers.errors import AlreadyExists, NotFound, PreconditionFailed
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Collection:
         self.cache: dict[str, Resource] = {}
         self.unreadable: dict[str, str] = {}  # member name -> why its data could not be read
         self._hrefs: dict[str, str] = {}
+        self._own_addresses: frozenset[str] | None = None
 
     # -- names and hrefs ------------------------------------------------------------------
 
@@ -215,7 +217,8 @@ class Collection:
         if new_etag is None or new_etag.startswith("W/"):
             self.fetch(name)  # the server rewrote the body: read what it holds (RFC 4791 5.3.4)
         else:
-            self._keep(Resource(name, new_etag, calendar))
+            own = self._owner_if(any("ATTENDEE" in e for e in calendar.walk("VEVENT")))
+            self._keep(Resource(name, new_etag, calendar, own))
 
     def _put(self, name: str, text: str, create: bool, etag: str | None) -> str | None:
         headers = {"Content-Type": "text/calendar; charset=utf-8"}
@@ -252,7 +255,7 @@ class Collection:
     def _remember(self, name: str, etag: str | None, text: str) -> Resource | None:
         self.cache.pop(name, None)
         try:
-            resource = Resource.parse(name, etag, text)
+            resource = Resource.parse(name, etag, text, self._owner_if("ATTENDEE" in text))
         except NotAnEvent:
             self.unreadable.pop(name, None)
             return None
@@ -262,6 +265,14 @@ class Collection:
             return None
         self.unreadable.pop(name, None)
         return self._keep(resource)
+
+    def _owner_if(self, attendees: bool) -> frozenset[str]:
+        """The owner's addresses, asked for once, and only when an event names attendees."""
+        if not attendees:
+            return frozenset()
+        if self._own_addresses is None:
+            self._own_addresses = own_addresses(self.client, self.host)
+        return self._own_addresses
 
     def _keep(self, resource: Resource) -> Resource:
         if len(self.cache) >= CACHE_LIMIT:

@@ -1,10 +1,12 @@
 """iCalendar (RFC 5545) VEVENTs to calsync's canonical events and back, for the CalDAV provider.
 
 Reading: SUMMARY, DESCRIPTION, LOCATION, DTSTART/DTEND (or DURATION), STATUS and TRANSP become
-the canonical fields. A DTSTART with a TZID keeps that zone as `time_zone`; a floating time
-(no zone at all) is read as UTC. Writing sets those properties on a VEVENT and leaves every
-other property alone (alarms, attendees, categories a person set survive our updates), never
-touches SEQUENCE (our syncs are not reschedulings), and adds a VTIMEZONE for every TZID used.
+the canonical fields; the calendar owner's ATTENDEE line (one of their addresses, see
+`providers.caldav.owner`) with PARTSTAT=DECLINED makes the event `declined`. A DTSTART with a
+TZID keeps that zone as `time_zone`; a floating time (no zone at all) is read as UTC. Writing
+sets those properties on a VEVENT and leaves every other property alone (alarms, attendees and
+their PARTSTATs, categories a person set survive our updates), never touches SEQUENCE (our
+syncs are not reschedulings), and adds a VTIMEZONE for every TZID used.
 
 calsync's private properties:
 - `X-CALSYNC-MARKER`: the marker of the event calsync created (read back into `marker`);
@@ -160,7 +162,11 @@ def is_key(text: str) -> bool:
     return True
 
 
-def event_of(component: Component, recurrence: Recurrence | None = None) -> CanonicalEvent:
+def event_of(
+    component: Component,
+    recurrence: Recurrence | None = None,
+    own_addresses: frozenset[str] = frozenset(),
+) -> CanonicalEvent:
     start = moment(component.get("DTSTART"))
     if start is None:
         raise UnreadableEvent("a VEVENT without DTSTART")
@@ -185,7 +191,28 @@ def event_of(component: Component, recurrence: Recurrence | None = None) -> Cano
         status=EventStatus.CANCELLED if status == "CANCELLED" else EventStatus.CONFIRMED,
         transparency=Transparency.FREE if transp == "TRANSPARENT" else Transparency.BUSY,
         recurrence=recurrence,
+        declined=declined_by(component, own_addresses),
     )
+
+
+def user_address(uri: str) -> str:
+    """A calendar user address as compared: `mailto:Alice@Example.com` is `alice@example.com`."""
+    text = uri.strip()
+    if text[:7].lower() == "mailto:":
+        text = text[7:]
+    return text.lower()
+
+
+def declined_by(component: Component, own_addresses: frozenset[str]) -> bool:
+    """The owner is an ATTENDEE whose PARTSTAT is DECLINED (TENTATIVE, NEEDS-ACTION and
+    ACCEPTED still block time)."""
+    if not own_addresses:
+        return False
+    for attendee in _as_list(component.get("ATTENDEE")):
+        if user_address(str(attendee)) in own_addresses:
+            partstat = getattr(attendee, "params", {}).get("PARTSTAT", "")
+            return str(partstat).upper() == "DECLINED"
+    return False
 
 
 def _end_of(component: Component, start: Moment) -> Moment:

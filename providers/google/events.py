@@ -145,7 +145,17 @@ def canonical(resource: Resource, recurrence: Recurrence | None) -> CanonicalEve
             else Transparency.BUSY
         ),
         recurrence=recurrence,
+        declined=declined_by_owner(resource),
     )
+
+
+def declined_by_owner(resource: Resource) -> bool:
+    """The calendar's owner is among the attendees (Google marks that entry `self`) and
+    declined. Tentative (`tentative`) and unanswered (`needsAction`) invitations still block."""
+    for attendee in resource.get("attendees") or ():
+        if isinstance(attendee, dict) and attendee.get("self") is True:
+            return attendee.get("responseStatus") == "declined"
+    return False
 
 
 def _times(resource: Resource) -> tuple[dict[str, Any], dict[str, Any]]:

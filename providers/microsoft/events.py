@@ -161,7 +161,15 @@ def read_event(
         status=status or (EventStatus.CANCELLED if cancelled else EventStatus.CONFIRMED),
         transparency=Transparency.FREE if raw.get("showAs") == "free" else Transparency.BUSY,
         recurrence=recurrence,
+        declined=declined_by_owner(raw),
     )
+
+
+def declined_by_owner(raw: dict[str, Any]) -> bool:
+    """The mailbox owner's answer to the invitation (`responseStatus`) is "declined"; the
+    organizer's own events say "organizer", tentative ones "tentativelyAccepted"."""
+    answer = raw.get("responseStatus")
+    return isinstance(answer, dict) and answer.get("response") == "declined"
 
 
 def series_start(raw: dict[str, Any]) -> SeriesStart:

@@ -97,7 +97,9 @@ class EventStore:
     def served(self, resource: dict[str, Any]) -> dict[str, Any]:
         """A copy of the event as the API serves it: without the fields a fault dropped."""
         dropped = self.damaged.get(resource["id"], ())
-        return {k: copy.deepcopy(v) for k, v in resource.items() if k not in dropped}
+        served = {k: copy.deepcopy(v) for k, v in resource.items() if k not in dropped}
+        _mark_self(served.get("attendees"), self.calendar_id)
+        return served
 
     def exceptions(self, parent_id: str) -> list[StoredEvent]:
         return [self.events[i] for i in sorted(self._exceptions.get(parent_id, ()))]
@@ -303,6 +305,17 @@ def render_instance(parent: dict[str, Any], series: Series, occ: Occurrence) -> 
         end=end,
     )
     return instance
+
+
+def _mark_self(attendees: Any, calendar_id: str) -> None:
+    """`self` is read-only, Google's to say: it marks the attendee entry of the calendar the
+    event is read from (its owner answers an invitation by patching that entry's
+    `responseStatus`). Whatever a client sent in it is dropped."""
+    for attendee in attendees if isinstance(attendees, list) else ():
+        if isinstance(attendee, dict):
+            attendee.pop("self", None)
+            if str(attendee.get("email") or "").lower() == calendar_id.lower():
+                attendee["self"] = True
 
 
 def merge_patch(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

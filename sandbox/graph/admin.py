@@ -115,6 +115,18 @@ def routes(state: GraphState) -> list[Route]:
         instance = state.damage_event(user, request.path_params["eid"], drop)
         return JSONResponse(render_event(instance, state.mailbox(user).user))
 
+    async def invite(request: Request) -> Response:
+        body, user = await _body(request), request.path_params["user"]
+        organizer = body.pop("organizer", None)
+        if not isinstance(organizer, dict):
+            raise bad_request("organizer must be an emailAddress object (name, address)")
+        return event_json(user, state.invite(user, body, organizer))
+
+    async def respond(request: Request) -> Response:
+        body, user = await _body(request), request.path_params["user"]
+        instance = state.respond(user, request.path_params["eid"], str(body.get("response")))
+        return JSONResponse(render_event(instance, state.mailbox(user).user))
+
     async def register_app(request: Request) -> Response:
         body = await _body(request)
         app = state.identity.register_app(
@@ -233,6 +245,8 @@ def routes(state: GraphState) -> list[Route]:
         (f"{p}/users/{{user}}/events/{{eid}}", owner_update, ["PATCH"]),
         (f"{p}/users/{{user}}/events/{{eid}}", owner_delete, ["DELETE"]),
         (f"{p}/users/{{user}}/events/{{eid}}/damage", damage, ["POST"]),
+        (f"{p}/users/{{user}}/invitations", invite, ["POST"]),
+        (f"{p}/users/{{user}}/events/{{eid}}/response", respond, ["POST"]),
         (f"{p}/apps", register_app, ["POST"]),
         (f"{p}/tokens", tokens, ["POST"]),
         (f"{p}/oauth/revoke", revoke, ["POST"]),

@@ -12,7 +12,7 @@ from .query import Predicate
 from .zones import format_dttz, format_utc, local_date
 
 if TYPE_CHECKING:
-    from .state import CalendarRecord, Instance, User
+    from .state import CalendarRecord, Instance, Invitation, User
 
 _DEFAULTS: dict[str, Any] = {
     "subject": "",
@@ -82,7 +82,7 @@ def render_event(
         "sensitivity": content["sensitivity"],
         "isAllDay": instance.is_all_day,
         "isCancelled": False,
-        "isOrganizer": True,
+        "isOrganizer": record.invitation is None,
         "responseRequested": content["responseRequested"],
         "seriesMasterId": record.id if instance.kind in ("occurrence", "exception") else None,
         "showAs": content["showAs"],
@@ -94,7 +94,7 @@ def render_event(
         "allowNewTimeProposals": content["allowNewTimeProposals"],
         "isDraft": False,
         "hideAttendees": content["hideAttendees"],
-        "responseStatus": {"response": "organizer", "time": "0001-01-01T00:00:00Z"},
+        "responseStatus": _response_status(record.invitation),
         "body": body,
         "start": _when(instance.start, start_tz, zone, instance.is_all_day),
         "end": _when(instance.end, end_tz, zone, instance.is_all_day),
@@ -104,7 +104,7 @@ def render_event(
         if instance.kind == "seriesMaster" and record.recurrence
         else None,
         "attendees": content["attendees"],
-        "organizer": {"emailAddress": {"name": user.display_name, "address": user.upn}},
+        "organizer": {"emailAddress": _organizer(record.invitation, user)},
         "onlineMeeting": None,
     }
     if record.transaction_id and instance.kind in ("singleInstance", "seriesMaster"):
@@ -118,6 +118,21 @@ def render_event(
     for name in instance.dropped:
         event.pop(name, None)
     return event
+
+
+def _response_status(invitation: Invitation | None) -> dict[str, str]:
+    if invitation is None:
+        return {"response": "organizer", "time": "0001-01-01T00:00:00Z"}
+    answered = invitation.answered
+    time = format_utc(answered) if answered else "0001-01-01T00:00:00Z"
+    return {"response": invitation.response, "time": time}
+
+
+def _organizer(invitation: Invitation | None, user: User) -> dict[str, str]:
+    if invitation is None:
+        return {"name": user.display_name, "address": user.upn}
+    organizer = invitation.organizer
+    return {"name": organizer.get("name", ""), "address": organizer["address"]}
 
 
 def _when(instant: datetime, own_zone: str, zone: str, all_day: bool) -> dict[str, str]:

@@ -130,6 +130,18 @@ class Override:
     dropped: tuple[str, ...] = ()  # a fault: properties left out when it is served
 
 
+ANSWERS = ("accepted", "tentativelyAccepted", "declined")  # an invitee's `responseStatus`
+
+
+@dataclass
+class Invitation:
+    """The event is a meeting someone else organizes; the mailbox owner is invited to it."""
+
+    organizer: dict[str, str]  # an emailAddress: name and address
+    response: str = "notResponded"
+    answered: datetime | None = None
+
+
 @dataclass
 class EventRecord:
     """A stored item: a single event or a series master (whose overrides hold its exceptions)."""
@@ -151,6 +163,7 @@ class EventRecord:
     ext_props: dict[str, str] = field(default_factory=dict)
     overrides: dict[datetime, Override] = field(default_factory=dict)
     dropped: tuple[str, ...] = ()  # a fault: properties left out when it is served
+    invitation: Invitation | None = None  # None: the mailbox owner organizes it
 
 
 @dataclass(frozen=True)
@@ -654,6 +667,33 @@ class GraphState:
             record.change_key, record.modified = ids.change_key(), now
             self._record_change(box, "updated", instance.id, [instance.id], also=[record.id])
             return self._exception(record, override)
+
+    def invite(self, user: str, body: dict[str, Any], organizer: dict[str, str]) -> Instance:
+        """A meeting `organizer` sent lands in the mailbox's default calendar, unanswered."""
+        if not organizer.get("address"):
+            raise bad_request("organizer: an emailAddress with an address is required")
+        with self.lock:
+            instance, _ = self.create_event(user, body, check_access=False)
+            instance.record.invitation = Invitation(dict(organizer))
+            return instance
+
+    def respond(self, user: str, event_id: str, response: str) -> Instance:
+        """The owner answers an invitation in Outlook (the answer covers the whole series) and
+        keeps it on the calendar. A change like any other: changeKey, delta, notification."""
+        if response not in ANSWERS:
+            raise bad_request(f"response must be one of {', '.join(ANSWERS)}")
+        with self.lock:
+            box = self.mailbox(user)
+            record = self.get_instance(user, event_id).record
+            if record.invitation is None:
+                raise bad_request("You can't respond to a meeting you organize.")
+            now = self.now()
+            record.invitation.response, record.invitation.answered = response, now
+            record.change_key, record.modified = ids.change_key(), now
+            for override in record.overrides.values():
+                override.change_key, override.modified = ids.change_key(), now
+            self._record_change(box, "updated", record.id, self._touched_ids(record))
+            return self._stored_instance(record)
 
     def _check_write(
         self, box: Mailbox, instance: Instance, if_match: str | None, check_access: bool
