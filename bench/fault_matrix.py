@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ import httpx
 import redis
 
 from bench.faults.burst import Person, Tally, burst, tally
-from bench.faults.catalogue import FAULTS, Fault, LossyPusher
+from bench.faults.catalogue import FAULTS, Fault, LossyPusher, injected, nothing
 from bench.faults.deployment import Deployment, deployed
 from models.crypto import new_key
 from sandbox.store import StoreState
@@ -49,6 +50,7 @@ class Row:
     tally: Tally
     seconds: float | None  # from the last change until the sides agree for good; None: never
     crashed: list[str]  # processes that died by themselves (and were started again)
+    struck: str  # how long the fault took to strike, what the store's faults did
 
     @property
     def sound(self) -> bool:
@@ -59,16 +61,36 @@ def run_row(fault: Fault, postgres: services.Service, args: argparse.Namespace, 
             logs: Path) -> Row:  # fmt: skip
     store = StoreState(slow_ms=args.slow_ms, pusher=LossyPusher())
     (logs / fault.name).mkdir()
-    with deployed(postgres, store, key, logs / fault.name) as deployment, httpx.Client() as client:
+    folder = logs / fault.name
+    with deployed(postgres, store, key, folder, args.log_level) as deployment, \
+         httpx.Client() as client:  # fmt: skip
         person = Person(client, deployment.settings.wix_local_store_url or "",
                         random.Random(args.seed))  # fmt: skip
         fault.at_start(deployment)
-        striking = threading.Thread(target=fault.midway, args=(deployment,), daemon=True)
-        burst(person, args.changes, args.rate, striking.start)
+        took: list[float] = []
+        striking = threading.Thread(target=timed, args=(fault.midway, deployment, took),
+                                    daemon=True)  # fmt: skip
+        burst(person, args.changes, args.rate, lambda: strike(striking, fault.pauses_burst))
         found, seconds = settle(deployment, args.timeout)
         striking.join()
         crashed = list(deployment.crashed)
-    return Row(fault, sum(person.made.values()), found, seconds, crashed)
+    down = f"took {took[0]:.1f} s" if took and fault.midway is not nothing else ""
+    struck = ", ".join(filter(None, [down, injected(store)])) or "-"
+    return Row(fault, sum(person.made.values()), found, seconds, crashed, struck)
+
+
+def strike(striking: threading.Thread, pauses_burst: bool) -> None:
+    striking.start()
+    if pauses_burst:
+        striking.join()
+
+
+def timed(strike: Callable[[Deployment], None], deployment: Deployment, took: list[float]
+          ) -> None:  # fmt: skip
+    """`strike(deployment)`, and the seconds it took (a restart: until the process is up)."""
+    started = time.monotonic()
+    strike(deployment)
+    took.append(time.monotonic() - started)
 
 
 def settle(deployment: Deployment, timeout: float) -> tuple[Tally, float | None]:
@@ -98,13 +120,13 @@ def drained(deployment: Deployment) -> bool:
 
 def table(rows: list[Row]) -> str:
     lines = ["| row | fault | changes made | copies expected | lost | duplicated | extra "
-             "| time to converge | crashed by themselves |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|"]  # fmt: skip
+             "| time to converge | fault | crashed by themselves |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|---|"]  # fmt: skip
     for row in rows:
         t = row.tally
         took = "not within the timeout" if row.seconds is None else f"{row.seconds:.1f} s"
         lines.append(f"| {row.fault.name} | {row.fault.what} | {row.made} | {t.expected} "
-                     f"| {t.lost} | {t.duplicated} | {t.extra} | {took} "
+                     f"| {t.lost} | {t.duplicated} | {t.extra} | {took} | {row.struck} "
                      f"| {', '.join(row.crashed) or '-'} |")  # fmt: skip
     return "\n".join(lines)
 
@@ -131,6 +153,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=100.0, help="seconds to converge")
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--slow-ms", type=int, default=20, help="ms per provider call")
+    parser.add_argument("--log-level", default="WARNING", help="of calsync's processes")
     parser.add_argument("--only", action="append", help="run only this row (repeatable)")
     parser.add_argument("--write-doc", action="store_true", help="update docs/reliability.md")
     args = parser.parse_args()

@@ -64,11 +64,14 @@ def _event(side: str, n: int) -> CanonicalEvent:
 
 
 def burst(person: Person, changes: int, rate: float, midway: Callable[[], None]) -> None:
-    """`changes` changes at `rate` per second; `midway()` when half are made."""
+    """`changes` changes at `rate` per second; `midway()` when half are made (the pace goes
+    on after it, if it held the burst back)."""
     started = time.monotonic()
     for n in range(changes):
         if n == changes // 2:
+            paused = time.monotonic()
             midway()
+            started += time.monotonic() - paused
         time.sleep(max(0.0, started + n / rate - time.monotonic()))
         person.change(n)
 

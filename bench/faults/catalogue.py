@@ -9,9 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bench.faults.deployment import Deployment
+from sandbox.store import StoreState
 from sandbox.store.app import HttpFault
 from sandbox.store.push import Pusher
 from tests.harness import services
+from tests.harness.pipeline import broker_drained
+from tests.harness.processes import wait_until
 
 SHARE = 0.2  # of the provider's answers that fail, and of the pushes that are dropped
 
@@ -81,12 +84,34 @@ def pushes_dropped(share: float) -> Callable[[Deployment], None]:
     return drop
 
 
+def pushes_stopped(deployment: Deployment) -> None:
+    """No more pushes, once calsync has done with those sent so far: what comes next can only
+    be found by the reconciliation (a late notification would start a run that reads it)."""
+    pushes_dropped(1.0)(deployment)
+    deployment.store.pusher.wait_idle()
+    wait_until(lambda: broker_drained(deployment.context), 60, "calsync to be idle")
+
+
+def injected(store: StoreState) -> str:
+    """What the store's faults did in a row: provider answers failed, pushes dropped."""
+    with store.lock:
+        failed = sum(1 for *_, status in store.requests if status in {429, 503})
+        asked = len(store.requests)
+    pusher = store.pusher
+    made = sum(channel.messages for channel in pusher.channels.values())
+    dropped = made - len(pusher.delivered)
+    said = [f"{failed} of {asked} answers failed" if failed else "",
+            f"{dropped} of {made} pushes dropped" if dropped else ""]  # fmt: skip
+    return ", ".join(filter(None, said))
+
+
 @dataclass(frozen=True)
 class Fault:
     name: str
     what: str  # for the report
     at_start: Callable[[Deployment], None] = nothing
     midway: Callable[[Deployment], None] = nothing
+    pauses_burst: bool = False  # the burst waits for `midway` to be done
 
 
 FAULTS = (
@@ -103,6 +128,6 @@ FAULTS = (
           at_start=provider_errors),
     Fault("pushes-dropped", "20 % of push notifications dropped",
           at_start=pushes_dropped(SHARE)),
-    Fault("pushes-stopped", "every push notification dropped from half-way through the burst",
-          midway=pushes_dropped(1.0)),
+    Fault("pushes-stopped", "half-way, pushes stop; once calsync is idle, the burst goes on",
+          midway=pushes_stopped, pauses_burst=True),
 )  # fmt: skip

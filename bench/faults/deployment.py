@@ -93,20 +93,20 @@ class Deployment:
                 self.kill(role)
 
 
-def row_settings(database_url: str, redis_url: str, store_url: str, key: str,
-                 logs: Path) -> Settings:  # fmt: skip
+def row_settings(database_url: str, redis_url: str, store_url: str, key: str, logs: Path,
+                 log_level: str) -> Settings:  # fmt: skip
     port = free_port()
     return load_settings(
         database_url=database_url, broker_url=f"{redis_url}/0", data_dir=logs,
         broker_key_prefix="faults:", encryption_keys=key, wix_local_store_url=store_url,
         api_port=port, public_base_url=f"http://127.0.0.1:{port}", log_format="text",
-        log_level="WARNING", **QUICK_TIMINGS, **QUICK_BEAT,
+        log_level=log_level, **QUICK_TIMINGS, **QUICK_BEAT,
     )  # fmt: skip
 
 
 @contextmanager
-def deployed(postgres: services.Service, store: StoreState, key: str, logs: Path
-             ) -> Iterator[Deployment]:  # fmt: skip
+def deployed(postgres: services.Service, store: StoreState, key: str, logs: Path,
+             log_level: str = "WARNING") -> Iterator[Deployment]:  # fmt: skip
     """A row's deployment, connected and watched on both sides, its processes running."""
     database = f"calsync_faults_{uuid.uuid4().hex[:8]}"
     with ExitStack() as stack:
@@ -117,7 +117,7 @@ def deployed(postgres: services.Service, store: StoreState, key: str, logs: Path
         stack.callback(services.drop_database, postgres.url, database)
         upgrade(url)
         keyring.use([key])
-        settings = row_settings(url, redis.url, served.base_url, key, logs)
+        settings = row_settings(url, redis.url, served.base_url, key, logs, log_level)
         context = build_context(settings)
         stack.callback(context.engine.dispose)
         stack.callback(context.http.close)
