@@ -26,7 +26,9 @@ class Connection(Timestamps, Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     provider: Mapped[str] = mapped_column(String(40))  # a `providers.registry` id
     schedule_id: Mapped[str] = mapped_column(String(64))
+    # The schedule's owner as Wix names them (`tasks.schedule_owner`): their Wix user id and name.
     user_id: Mapped[str | None] = mapped_column(String(64))
+    schedule_owner_name: Mapped[str | None] = mapped_column(String(200))
     external_account_email: Mapped[str | None] = mapped_column(String(320))
     server_url: Mapped[str | None] = mapped_column(String(2048))  # CalDAV only
     status: Mapped[ConnectionStatus] = mapped_column(

@@ -13,4 +13,5 @@ TASK_MODULES = [
     "tasks.alerts",
     "tasks.resolution",
     "tasks.calendar_list",
+    "tasks.schedule_owner",
 ]

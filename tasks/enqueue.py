@@ -34,6 +34,7 @@ APPROVAL_EMAIL = "tasks.mail.send_approval"
 BREAK_ALERT = "tasks.mail.break_alert"
 RESOLVE_CONFLICT = "tasks.connections.resolve_conflict"
 REFRESH_CALENDARS = "tasks.connections.refresh_calendars"
+LEARN_OWNER = "tasks.connections.learn_schedule_owner"
 
 
 def gate_for(settings: Settings) -> CalendarGate:
@@ -144,6 +145,16 @@ def request_calendar_refresh(connection_id: str) -> bool:
 def request_calendar_refreshes(connection_ids: Sequence[str]) -> int:
     """`request_calendar_refresh` for many connections over one producer; how many went out."""
     return publish_all(REFRESH_CALENDARS, [[c] for c in connection_ids])
+
+
+def request_owner_lookup(connection_id: str) -> bool:
+    """Read whom the connection's Wix schedule belongs to (`tasks.schedule_owner`)."""
+    return send(LEARN_OWNER, [connection_id])
+
+
+def request_owner_lookups(connection_ids: Sequence[str]) -> int:
+    """`request_owner_lookup` for many connections over one producer; how many went out."""
+    return publish_all(LEARN_OWNER, [[c] for c in connection_ids])
 
 
 def request_conflict_resolution(conflict_id: str) -> bool:

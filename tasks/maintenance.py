@@ -26,7 +26,7 @@ from models.slots import next_due
 from models.types import utcnow
 from providers import registry
 from tasks.context import WorkerContext, worker_context
-from tasks.enqueue import request_calendar_refreshes, request_syncs
+from tasks.enqueue import request_calendar_refreshes, request_owner_lookups, request_syncs
 
 ACTIVE = (ConnectionStatus.CONNECTED, ConnectionStatus.SYNC_IN_PROGRESS, ConnectionStatus.SYNCED)
 BATCH = 500
@@ -85,6 +85,8 @@ def _dispatch_batch(context: WorkerContext, now: datetime) -> tuple[int, int, bo
         polled = calendars_of(db, [c.id for c in polls if c.provider in without_push])
     request_syncs(context.gate, full, "reconcile", full=True)
     request_calendar_refreshes([c.id for c in reconcile])  # a reconciliation relists calendars
+    if settings.wix_app_id and not settings.wix_local_store_url:  # a schedule can change hands
+        request_owner_lookups([c.id for c in reconcile])
     request_syncs(context.gate, polled, "poll")
     return len(full), len(polled), BATCH in (len(reconcile), len(polls))
 

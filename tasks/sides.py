@@ -88,7 +88,7 @@ def _wix_side(context: WorkerContext, connection: Connection, count: Callable[[]
     if not context.settings.wix_app_id:
         raise NoProvider("the Wix app is not configured (CALSYNC_WIX_APP_ID)")
     hook = throttled(context, f"wix:{connection.tenant_id}", "wix", count)
-    app = WixApp.from_settings(context.settings, context.http, hook, tokens=_wix_tokens())
+    app = WixApp.from_settings(context.settings, context.http, hook, tokens=wix_tokens())
     with context.sessions() as db:
         tenant = db.get(Tenant, connection.tenant_id)
         assert tenant is not None, "a connection belongs to a tenant"
@@ -100,7 +100,7 @@ def _wix_side(context: WorkerContext, connection: Connection, count: Callable[[]
 
 
 @lru_cache(maxsize=1)
-def _wix_tokens() -> TokenCache:
+def wix_tokens() -> TokenCache:
     """The worker process's Wix app tokens, one per site, shared by every run."""
     return TokenCache(system_clock)
 

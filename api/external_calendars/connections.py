@@ -58,6 +58,7 @@ from tasks.enqueue import (
     request_channels,
     request_disconnect,
     request_first_sync,
+    request_owner_lookup,
     request_reconfigure,
 )
 
@@ -173,7 +174,8 @@ def after_connect(request: Request, made: Made) -> None:
     down, the dispatcher picks the connection up within a minute instead. An account whose
     primary calendar is only learnt after connecting gets its first sync from a worker that
     learns it first."""
-    entry = registry.entry(made.connection.provider, _settings(request))
+    settings = _settings(request)
+    entry = registry.entry(made.connection.provider, settings)
     if entry.capabilities.primary_after_connect:
         sent = request_first_sync(made.connection.id)
     else:
@@ -183,6 +185,8 @@ def after_connect(request: Request, made: Made) -> None:
             resync_soon(db, made.connection.id)
         return
     request_channels(made.connection.id)
+    if settings.wix_app_id and not settings.wix_local_store_url:
+        request_owner_lookup(made.connection.id)  # Connection.userId, the events' owner
     if made.replaced is not None:
         request_disconnect(made.replaced)
 

@@ -78,7 +78,8 @@ class Found:
     summary="List Events",
     description="Events of the tenant's external calendars overlapping `from`..`to` (required "
     "unless `cursorPaging.cursor` is given), sorted by start. Served from what calsync last "
-    "synced, see docs/api.md. `fieldsets=OWN_PI` adds `title` and `calendarName`.",
+    "synced, see docs/api.md. `fieldsets=OWN_PI` adds `title`, `calendarName` and "
+    "`scheduleOwnerName`.",
     response_model=ListEventsResponse,
     response_model_exclude_none=True,
     responses=responses(400, 401, 403),
@@ -108,7 +109,7 @@ def list_events(
             raise bad_request("must be later than `from`", "to", "INVALID_TIME_RANGE")
     with session_scope(request.app.state.engine) as db:
         found = events_in(db, request.app.state.settings, caller.tenant_id, where,
-                          Fieldset.OWN_PI in (fieldsets or ()))
+                          Fieldset.OWN_PI in (fieldsets or ()))  # fmt: skip
     found.sort(key=lambda f: (f.start, f.key))
     if after is not None:
         found = [f for f in found if (f.start, f.key) > after]
@@ -163,6 +164,7 @@ def _found(settings: Settings, link: Link, calendar: ExternalCalendar, connectio
         title=str(seen.get("title") or "") if with_pi else None,
         start=rfc3339(start) or "", end=rfc3339(end) or "", allDay=all_day,
         scheduleOwnerId=connection.user_id,
+        scheduleOwnerName=connection.schedule_owner_name if with_pi else None,
     )  # fmt: skip
     return Found(start, link.id, out)
 

@@ -238,7 +238,14 @@ class ConnectionOut(BaseModel):
     providerId: str
     calendarType: CalendarType
     scheduleId: str
-    userId: str | None = None
+    userId: str | None = Field(
+        None, description="The Wix user the schedule belongs to, read from the schedule after "
+        "connecting; absent when its owner has no Wix user",
+    )  # fmt: skip
+    appId: str | None = Field(
+        None, description="The Wix app the connection belongs to: calsync's own app "
+        "(`CALSYNC_WIX_APP_ID`)",
+    )  # fmt: skip
     externalAccountEmail: str | None = None
     status: ConnectionStatusValue
     errorReason: ErrorReasonValue | None = None
@@ -250,6 +257,8 @@ class ConnectionOut(BaseModel):
             "providerId": GOOGLE_ID,
             "calendarType": "GOOGLE",
             "scheduleId": SCHEDULE_EXAMPLE,
+            "userId": "76570209-1f2e-4a3b-9c8d-5e6f7a8b9c0d",
+            "appId": "0b5f2a3c-6d7e-4f80-9a1b-2c3d4e5f6a7b",
             "externalAccountEmail": "alice@example.com",
             "status": "SYNCED",
             "syncConfig": {
@@ -343,8 +352,12 @@ class EventOut(BaseModel):
     start: str = Field(examples=["2023-01-02T22:00:00.000Z"])
     end: str = Field(examples=["2023-01-02T23:15:00.000Z"])
     allDay: bool = False
-    scheduleOwnerId: str | None = None
-    scheduleOwnerName: str | None = None
+    scheduleOwnerId: str | None = Field(
+        None, description="The Wix user the schedule belongs to (`userIds` filters by it)"
+    )
+    scheduleOwnerName: str | None = Field(
+        None, description="The schedule's name, its owner's; only with fieldsets=OWN_PI"
+    )
 
 
 class Cursors(BaseModel):

@@ -11,7 +11,10 @@ pure function the API can call inside a request.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -26,6 +29,24 @@ from providers.wix.http import (
     WixInstance,
     system_clock,
 )
+
+
+@dataclass(frozen=True)
+class ScheduleOwner:
+    """Whom a schedule belongs to: the Wix user who may manage it (a staff member without a
+    Wix account has none) and the schedule's name, which is the staff member's."""
+
+    user_id: str | None
+    name: str | None
+
+
+def owner_of(schedule: dict[str, Any]) -> ScheduleOwner:
+    """Read from a Calendar V3 schedule: its `permissions` (at most one) name the Wix user."""
+    users = [p.get("identity", {}).get("wixUserId") for p in schedule.get("permissions") or ()
+             if isinstance(p, dict) and isinstance(p.get("identity"), dict)]  # fmt: skip
+    user = next((u for u in users if isinstance(u, str) and u), None)
+    name = schedule.get("name")
+    return ScheduleOwner(user, name if isinstance(name, str) and name else None)
 
 
 class WixApp:
@@ -73,6 +94,10 @@ class WixApp:
                 )  # fmt: skip
                 self._instances[instance_id] = found
             return found
+
+    def schedule_owner(self, instance_id: str, schedule_id: str) -> ScheduleOwner:
+        path = f"/calendar/v3/schedules/{quote(schedule_id, safe='')}"
+        return owner_of(self.instance(instance_id).call("GET", path)["schedule"])
 
     def schedule(
         self,

@@ -89,6 +89,8 @@ async def add_schedule(request: Request) -> JSONResponse:
     body = await read_json(request)
     if not isinstance(body.get("name"), str):
         raise invalid("name", "required")
+    if not isinstance(body.get("wixUserId", ""), str):
+        raise invalid("wixUserId", "must be a string")
     schedule = wix_state(request).add_schedule(
         request.path_params["instance_id"],
         body["name"],
@@ -96,6 +98,7 @@ async def add_schedule(request: Request) -> JSONResponse:
         time_zone=body.get("timeZone"),
         external_calendar_overrides=body.get("externalCalendarOverrides"),
         schedule_id=body.get("id"),
+        owner_user_id=body.get("wixUserId"),
     )
     return JSONResponse({"schedule": schedule})
 

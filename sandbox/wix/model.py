@@ -113,8 +113,12 @@ class Schedule:
     app_id: str = BOOKINGS_APP_ID
     revision: int = 1
     updated: datetime | None = None
+    owner_user_id: str | None = None  # the staff member's Wix user, if they have one
 
     def to_json(self) -> dict[str, Any]:
+        # Wix's schedule holds at most one permission: the Wix user who may manage it.
+        permissions = [{"identity": {"identityType": "WIX_USER", "wixUserId": self.owner_user_id},
+                        "role": "WRITER"}] if self.owner_user_id else []  # fmt: skip
         return {
             "id": self.id,
             "externalId": self.external_id,
@@ -124,6 +128,7 @@ class Schedule:
             "businessTimeZoneEnabled": True,
             "defaultTitle": self.name,
             "appId": self.app_id,
+            "permissions": permissions,
             "extendedFields": self.extended_fields,
             "revision": str(self.revision),
             "createdDate": format_timestamp(self.created),

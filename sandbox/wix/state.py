@@ -162,8 +162,10 @@ class WixState:
         time_zone: str | None = None,
         external_calendar_overrides: dict[str, str] | None = None,
         schedule_id: str | None = None,
+        owner_user_id: str | None = None,
     ) -> dict[str, Any]:
-        """A schedule (e.g. a staff member's, `external_id` = the resource id) on a site."""
+        """A schedule (e.g. a staff member's, `external_id` = the resource id, `owner_user_id`
+        their Wix user) on a site."""
         site = self._site(instance_id)
         zone(time_zone or site.time_zone)
         schedule = Schedule(
@@ -173,6 +175,7 @@ class WixState:
             name=name,
             time_zone=time_zone or site.time_zone,
             created=self.clock(),
+            owner_user_id=owner_user_id,
         )
         if external_calendar_overrides:
             schedule.extended_fields = _overrides_fields(external_calendar_overrides)
