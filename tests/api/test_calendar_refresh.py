@@ -19,7 +19,7 @@ from test_api_microsoft import BACK, MICROSOFT_ID, graph, microsoft  # noqa: F40
 from test_api_oauth import ask, callback, consent
 
 from config import Settings
-from models import Connection, ConnectionStatus, ExternalCalendar, Provider
+from models import Connection, ConnectionStatus, ExternalCalendar, Link, Provider
 from models.db import session_scope
 from models.types import utcnow
 from providers.caldav.account import CalDAVAccount
@@ -27,6 +27,7 @@ from sandbox.caldav_servers import CalDAVServer, start_radicale
 from sandbox.google import GoogleState
 from sandbox.graph.harness import GraphHarness
 from sandbox.server import ServedApp
+from sync.side import Side
 from tasks.calendar_list import refresh
 from tasks.context import WorkerContext
 from tasks.enqueue import REFRESH_CALENDARS
@@ -208,3 +209,37 @@ def test_each_full_reconciliation_refreshes_the_calendars_too(
     assert dispatch_due(context, now)["reconciled"] >= 1
     refreshes = [args for task, args in queued("sync") if task == REFRESH_CALENDARS]
     assert refreshes == [[due]]
+
+
+def test_a_gone_calendar_with_live_copies_stays_though_it_no_longer_syncs(
+    tenant: TenantKey, engine: Engine, context: WorkerContext, api_settings: Settings,
+    radicale: CalDAVServer,
+) -> None:  # fmt: skip
+    """Copies left behind (a withdrawal that could not finish) tie calsync to a calendar; a
+    tombstone does not: both its events are gone."""
+    principal = caldav.DAVClient(url=radicale.base_url, username="alice",
+                                 password="pw").principal()  # fmt: skip
+    home = principal.make_calendar(name="Home", cal_id=f"home-{uuid.uuid4().hex[:6]}")
+    account = CalDAVAccount(radicale.base_url, "alice", "pw", allow_private=True)
+    try:
+        calendars = tuple(c for c in account.list_calendars() if c.name == "Home")
+    finally:
+        account.close()
+    connection_id = seed_connection(engine, api_settings, tenant, "sched-links", Provider.CALDAV,
+                                    calendars, server_url=radicale.base_url)  # fmt: skip
+    made = {name: principal.make_calendar(name=name, cal_id=f"{name}-{uuid.uuid4().hex[:6]}")
+            for name in ("Copies", "Tombs")}  # fmt: skip
+    refresh(context, connection_id)
+    by_name = {r.name: r for r in rows(engine, connection_id).values()}
+    with session_scope(engine) as db:
+        for name, tombstone in (("Copies", False), ("Tombs", True)):
+            db.add(Link(connection_id=connection_id, calendar_id=by_name[name].id,
+                        wix_event_id=f"session-{name}", external_event_id=f"{name}.ics",
+                        origin=Side.WIX, base={}, tombstone=tombstone))  # fmt: skip
+    for calendar in made.values():
+        calendar.delete()
+    done = refresh(context, connection_id)
+    assert (done["removed"], done["gone"]) == ([by_name["Tombs"].remote_id],
+                                               [by_name["Copies"].remote_id])  # fmt: skip
+    assert not rows(engine, connection_id)[by_name["Copies"].remote_id].synced
+    home.delete()
