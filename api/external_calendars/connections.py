@@ -55,6 +55,7 @@ from providers.base import AccountSource, CalendarInfo
 from providers.errors import PermanentError, PermanentReason, TransientError
 from providers.netguard import UnresolvedHost, UnsafeAddress
 from tasks.enqueue import (
+    request_calendar_refresh,
     request_channels,
     request_disconnect,
     request_first_sync,
@@ -185,6 +186,8 @@ def after_connect(request: Request, made: Made) -> None:
             resync_soon(db, made.connection.id)
         return
     request_channels(made.connection.id)
+    if not entry.capabilities.primary_after_connect:  # the first sync lists them otherwise
+        request_calendar_refresh(made.connection.id)  # the sign-in named only some calendars
     if settings.wix_app_id and not settings.wix_local_store_url:
         request_owner_lookup(made.connection.id)  # Connection.userId, the events' owner
     if made.replaced is not None:

@@ -317,19 +317,6 @@ class GraphState:
         with self.lock:
             self.calendar(user, calendar_id).can_edit = can_edit
 
-    def mailbox(self, user: str) -> Mailbox:
-        """By user id or userPrincipalName (case-insensitive), as `/users/{id}` accepts both."""
-        with self.lock:
-            found = self._find_user(user)
-            if found is None:
-                raise GraphError(
-                    404, "ErrorInvalidUser", f"The requested user '{user}' is invalid."
-                )
-            return found
-
-    def _find_user(self, ref: str) -> Mailbox | None:
-        if ref in self.mailboxes:
-            return self.mailboxes[ref]
     def rename_calendar(self, user: str, calendar_id: str, name: str) -> None:
         with self.lock:
             cal = self.calendar(user, calendar_id)
@@ -346,6 +333,19 @@ class GraphState:
             for event_id in [e.id for e in box.events.values() if e.calendar_id == calendar_id]:
                 del box.events[event_id]
 
+    def mailbox(self, user: str) -> Mailbox:
+        """By user id or userPrincipalName (case-insensitive), as `/users/{id}` accepts both."""
+        with self.lock:
+            found = self._find_user(user)
+            if found is None:
+                raise GraphError(
+                    404, "ErrorInvalidUser", f"The requested user '{user}' is invalid."
+                )
+            return found
+
+    def _find_user(self, ref: str) -> Mailbox | None:
+        if ref in self.mailboxes:
+            return self.mailboxes[ref]
         lowered = ref.lower()
         return next((b for b in self.mailboxes.values() if b.user.upn.lower() == lowered), None)
 
