@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import httpx
 from celery import Celery
+from fastapi import FastAPI
 from sqlalchemy import Engine, func, select
 
 from config import Settings
@@ -136,7 +137,7 @@ def drop_queues(app: Celery) -> None:
 def serve_context(settings: Settings, api: ServedApp) -> Iterator[WorkerContext]:
     """A worker context for `settings`, which the served API takes on too (fixture body)."""
     context = build_context(settings)
-    served = api.server.config.app
+    served: FastAPI = api.server.config.app  # type: ignore[assignment]  # calsync's own app
     served.state.settings = settings
     served.state.gate = context.gate
     yield context
