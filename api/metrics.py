@@ -4,6 +4,7 @@ and the broker's queue depths (`api/broker_queues.py`). docs/operations.md lists
 
 from __future__ import annotations
 
+import re
 import time
 
 from fastapi import APIRouter, Request, Response
@@ -18,6 +19,9 @@ from api.provider_calls import ProviderCallsCollector
 from config import Settings
 
 router = APIRouter(tags=["health"])
+
+# A path parameter's convertor (`{connectionId:record_id}`) is not part of the route's name.
+_CONVERTOR = re.compile(r":[^}]*}")
 
 
 class Metrics:
@@ -62,7 +66,7 @@ class RequestMetrics:
             await self.app(scope, receive, sending)
         finally:
             # The route template, not the raw path, keeps label cardinality bounded.
-            name = getattr(scope.get("route"), "path", "unmatched")
+            name = _CONVERTOR.sub("}", getattr(scope.get("route"), "path", "unmatched"))
             self.metrics.requests.labels(scope["method"], name, str(status[0])).inc()
             self.metrics.latency.labels(scope["method"], name).observe(
                 time.perf_counter() - started)  # fmt: skip
