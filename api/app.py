@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api import errors, external_calendars, health, metrics, rate_limits, v1, webhooks
+from api.external_calendars import aliases
 from api.oauth import callback as oauth_callback
 from api.status_page import demo as demo_panel
 from api.status_page import status_router
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(webhooks.router)
     app.include_router(external_calendars.router)
+    app.include_router(aliases.router)  # Wix's second binding of the same operations
     app.include_router(v1.router)
     app.include_router(oauth_callback.router)
     if settings.demo_control_url:

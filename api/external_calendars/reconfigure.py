@@ -20,7 +20,7 @@ from api.external_calendars.common import calendars_of, tenant_connection
 from api.external_calendars.connections import get_connection
 from api.external_calendars.ids import CONNECTION, ConnectionId
 from api.external_calendars.schema import ConnectionResponse, UpdateSyncConfigRequest
-from api.external_calendars.sync_config import POLICY_KEYS, Targets, targets, updated
+from api.external_calendars.sync_config import POLICY_KEYS, Targets, masked, targets, updated
 from api.handover import broker_down
 from models import ConnectionStatus, ExternalCalendar
 from models.db import session_scope
@@ -32,7 +32,8 @@ router = APIRouter()
 @router.patch(
     f"{CONNECTION}/sync-config",
     summary="Update Sync Config",
-    description="Only the parts given change. `listEventFromCalendars`: import from the primary "
+    description="Only the parts given change (with `fieldMask`: only the fields it names). "
+    "`listEventFromCalendars`: import from the primary "
     "calendar or from listed calendars; `syncToCalendar`: export to the primary calendar, a "
     "dedicated calendar calsync creates, or (calsync addition) one listed calendar.",
     response_model=ConnectionResponse,
@@ -52,7 +53,9 @@ def update_sync_config(
             raise precondition("this provider's sync configuration is fixed", "syncConfig")
         rows = calendars_of(db, connection_id)
         old = dict(connection.sync_config or {})
-        new = updated(old, body.syncConfig, entry, rows)
+        mask = body.fieldMask.paths if body.fieldMask else []
+        change_asked = masked(body.syncConfig, mask) if mask else body.syncConfig
+        new = updated(old, change_asked, entry, rows)
         change = _changes(rows, targets(new, rows), _policy_changed(old, new))
         connection.sync_config = new
         unchanged = new == old

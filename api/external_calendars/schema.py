@@ -314,8 +314,39 @@ class ConnectByCredentialsRequest(BaseModel):
     )  # fmt: skip
 
 
+# What Update Sync Config's `fieldMask` may name: a part of `syncConfig`, or a member of its
+# import or export part; each may also be spelt with `syncConfig.` before it.
+MASKABLE = (
+    "listEventFromCalendars", "listEventFromCalendars.enabled",
+    "listEventFromCalendars.primaryCalendar", "listEventFromCalendars.calendars",
+    "syncToCalendar", "syncToCalendar.enabled", "syncToCalendar.primaryCalendar",
+    "syncToCalendar.dedicatedCalendar", "syncToCalendar.calendar",
+    "privacy", "conflictPolicy", "blockAllDayEvents", "blockFreeEvents",
+)  # fmt: skip
+MASK_PATHS = (*MASKABLE, *(f"syncConfig.{path}" for path in MASKABLE))
+
+
+def _maskable(value: str) -> str:
+    if value not in MASK_PATHS:
+        raise ValueError(f"not a field of syncConfig: {value!r}")
+    return value
+
+
+MaskPath = Annotated[str, AfterValidator(_maskable),
+                     Field(json_schema_extra={"enum": list(MASK_PATHS)})]  # fmt: skip
+
+
+class FieldMask(BaseModel):
+    paths: list[MaskPath] = Field(max_length=len(MASK_PATHS))
+
+
 class UpdateSyncConfigRequest(BaseModel):
     syncConfig: SyncConfig
+    fieldMask: FieldMask | None = Field(
+        None, description="Only these fields of `syncConfig` change; one named but left out of "
+        "`syncConfig` takes its default (import or export disabled, FULL, ORIGIN_WINS, false). "
+        "Without it (or with no paths), every field given changes",
+    )  # fmt: skip
 
     model_config = _example(
         {

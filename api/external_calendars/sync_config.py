@@ -10,6 +10,7 @@ of the dedicated calendar (`dedicatedCalendarId`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from copy import deepcopy
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -130,6 +131,31 @@ def _sync_to_out(sync_to: dict[str, Any], names: dict[str, str | None]) -> SyncT
         remote = sync_to["calendar"]["id"]
         out.calendar = CalendarRef(id=remote, name=names.get(remote))
     return out
+
+
+# What a field named in `fieldMask` and left out of `syncConfig` becomes (FieldMask semantics).
+_MASK_DEFAULTS: dict[str, Any] = {
+    LIST: {"enabled": False}, SYNC_TO: {"enabled": False}, "privacy": "FULL",
+    "conflictPolicy": "ORIGIN_WINS", "blockAllDayEvents": False, "blockFreeEvents": False,
+}  # fmt: skip
+
+
+def masked(given: SyncConfig, paths: Sequence[str]) -> SyncConfig:
+    """The part of `given` that `paths` name (`fieldMask.paths`, checked by the schema); the
+    rest of `given` is ignored."""
+    sent = given.model_dump(exclude_none=True)
+    kept: dict[str, Any] = {}
+    for path in paths:
+        part, _, member = path.removeprefix("syncConfig.").partition(".")
+        if not member:
+            kept[part] = sent[part] if part in sent else deepcopy(_MASK_DEFAULTS[part])
+            continue
+        chosen = kept.setdefault(part, {})
+        if member in sent.get(part, {}):
+            chosen[member] = sent[part][member]
+        elif member == "enabled":
+            chosen[member] = False
+    return SyncConfig.model_validate(kept)
 
 
 def updated(

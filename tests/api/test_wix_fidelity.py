@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from test_api_events import RANGE, add_links, on, seen
 
 from api.app import create_app
+from api.external_calendars.schema import GOOGLE_ID
 from config import Settings
 from models import Side, Tenant
 from models.db import session_scope
@@ -166,3 +167,155 @@ def test_without_a_wix_app_there_is_no_owner_to_read(
 ) -> None:  # fmt: skip
     connection_id = seed_connection(engine, api_settings, tenant)  # the local store plays Wix
     assert learn_owner(context, connection_id) == {"skipped": "no Wix app"}
+
+
+ALIAS = "/bookings/v2/external-calendar"
+
+
+def test_wix_alias_bindings_are_the_same_operations(
+    engine: Engine, api_settings: Settings, client: TestClient, tenant: TenantKey,
+    other: TenantKey,
+) -> None:  # fmt: skip
+    mine = seed_connection(engine, api_settings, tenant, "sched-1")
+    theirs = seed_connection(engine, api_settings, other, "sched-2")
+    add_links(
+        engine,
+        mine,
+        "Home",
+        [(Side.EXTERNAL, seen("Dentist", on(1, "09:00:00+00:00"), on(1, "10:00:00+00:00")))],
+    )
+    keyed = {"headers": tenant.headers}
+
+    def same(alias: Any, primary: Any) -> dict[str, Any]:
+        assert (alias.status_code, alias.json()) == (primary.status_code, primary.json())
+        assert alias.headers["RateLimit-Limit"] == primary.headers["RateLimit-Limit"]
+        answer: dict[str, Any] = alias.json()
+        return answer
+
+    same(client.get(f"{ALIAS}/providers", **keyed), client.get(f"{V2}/providers", **keyed))
+    got = same(client.get(f"{ALIAS}/connections/{mine}", **keyed),
+               client.get(f"{V2}/connections/{mine}", **keyed))  # fmt: skip
+    assert got["connection"]["id"] == mine
+    same(client.get(f"{ALIAS}/connections/{mine}/calendars", **keyed),
+         client.get(f"{V2}/connections/{mine}/calendars", **keyed))  # fmt: skip
+    listed = same(
+        client.post(f"{ALIAS}/list-connections", json={"scheduleIds": ["sched-1"]}, **keyed),
+        client.get(f"{V2}/connections", params={"scheduleIds": "sched-1"}, **keyed),
+    )
+    assert [c["id"] for c in listed["connections"]] == [mine]
+    found = same(
+        client.post(f"{ALIAS}/list-events", json={**RANGE, "fieldsets": ["OWN_PI"]}, **keyed),
+        client.get(f"{V2}/events", params={**RANGE, "fieldsets": "OWN_PI"}, **keyed),
+    )
+    assert [e["title"] for e in found["events"]] == ["Dentist"]
+    same(client.post(f"{ALIAS}/list-events", json={"from": RANGE["from"]}, **keyed),
+         client.get(f"{V2}/events", params={"from": RANGE["from"]}, **keyed))  # fmt: skip
+
+    # The same refusals: no key, another tenant's connection, input the operation refuses.
+    assert client.get(f"{ALIAS}/connections/{mine}").status_code == 401
+    same(client.get(f"{ALIAS}/connections/{theirs}", **keyed),
+         client.get(f"{V2}/connections/{theirs}", **keyed))  # fmt: skip
+    wrong = {"syncConfig": {"syncToCalendar": {"enabled": True, "calendar": {"id": "nope"}}}}
+    refused = same(
+        client.post(f"{ALIAS}/connections/{mine}/sync-config", json=wrong, **keyed),
+        client.patch(f"{V2}/connections/{mine}/sync-config", json=wrong, **keyed),
+    )
+    assert refused["details"]["field"] == "syncConfig.syncToCalendar.calendar.id"
+    same(client.post(f"{ALIAS}/connect-by-credentials", json={"scheduleId": "s"}, **keyed),
+         client.post(f"{V2}/connections:connectByCredentials", json={"scheduleId": "s"},
+                     **keyed))  # fmt: skip
+
+    # And the same effects.
+    busy = {"syncConfig": {"privacy": "BUSY_ONLY"}}
+    changed = client.post(f"{ALIAS}/connections/{mine}/sync-config", json=busy, **keyed)
+    assert changed.status_code == 200, changed.text
+    assert connection_of(client, tenant, mine)["syncConfig"]["privacy"] == "BUSY_ONLY"
+    oauth = {"providerId": GOOGLE_ID, "scheduleId": "sched-9",
+             "redirectUrl": "https://studio.example/done"}  # fmt: skip
+    consent = client.post(f"{ALIAS}/connect-by-oauth", json=oauth, **keyed)
+    assert consent.status_code == 200 and consent.json()["oauthUrl"].startswith("http")
+    ended = client.post(f"{ALIAS}/connections/{mine}/disconnect", **keyed)
+    assert ended.status_code == 200 and ended.json()["connection"]["status"] == "DISCONNECTED"
+
+
+def test_the_alias_bindings_are_in_the_openapi_document(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    wanted = {"/providers": "get", "/connect-by-oauth": "post",
+              "/connect-by-credentials": "post", "/connections/{connectionId}": "get",
+              "/list-connections": "post", "/connections/{connectionId}/calendars": "get",
+              "/connections/{connectionId}/sync-config": "post",
+              "/connections/{connectionId}/disconnect": "post", "/list-events": "post"}  # fmt: skip
+    for path, method in wanted.items():
+        assert set(paths[f"{ALIAS}{path}"]) == {method}, path
+        assert "alias" in paths[f"{ALIAS}{path}"][method]["summary"]
+
+
+def update(client: TestClient, tenant: TenantKey, connection_id: str, body: dict[str, Any]
+           ) -> Any:  # fmt: skip
+    return client.patch(f"{V2}/connections/{connection_id}/sync-config", json=body,
+                        headers=tenant.headers)  # fmt: skip
+
+
+def config_of(client: TestClient, tenant: TenantKey, connection_id: str) -> dict[str, Any]:
+    config: dict[str, Any] = connection_of(client, tenant, connection_id)["syncConfig"]
+    return config
+
+
+def test_field_mask_changes_only_the_fields_it_names(
+    engine: Engine, api_settings: Settings, client: TestClient, tenant: TenantKey,
+) -> None:  # fmt: skip
+    mine = seed_connection(engine, api_settings, tenant)
+    before = config_of(client, tenant, mine)
+    sent = {"privacy": "BUSY_ONLY", "blockAllDayEvents": True, "conflictPolicy": "WIX_WINS",
+            "listEventFromCalendars": {"enabled": False}}  # fmt: skip
+
+    answer = update(client, tenant, mine, {"syncConfig": sent, "fieldMask": {
+        "paths": ["privacy", "syncConfig.blockAllDayEvents"]}})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    after = answer.json()["connection"]["syncConfig"]
+    assert (after["privacy"], after["blockAllDayEvents"]) == ("BUSY_ONLY", True)
+    assert after["conflictPolicy"] == before["conflictPolicy"] == "ORIGIN_WINS"
+    assert after["listEventFromCalendars"] == before["listEventFromCalendars"]
+    assert after["listEventFromCalendars"]["enabled"] is True
+
+    # A field named and left out takes its default; a member keeps the part's other members.
+    answer = update(client, tenant, mine, {"syncConfig": {}, "fieldMask": {
+        "paths": ["privacy", "listEventFromCalendars.enabled"]}})  # fmt: skip
+    after = answer.json()["connection"]["syncConfig"]
+    assert (after["privacy"], after["blockAllDayEvents"]) == ("FULL", True)
+    assert after["listEventFromCalendars"] == {**before["listEventFromCalendars"],
+                                               "enabled": False}  # fmt: skip
+    answer = update(
+        client,
+        tenant,
+        mine,
+        {
+            "syncConfig": {"listEventFromCalendars": {"enabled": True}},
+            "fieldMask": {"paths": ["listEventFromCalendars.enabled"]},
+        },
+    )
+    assert config_of(client, tenant, mine)["listEventFromCalendars"] == before[
+        "listEventFromCalendars"]  # fmt: skip
+
+    # No paths: every field given changes, as without a mask.
+    answer = update(client, tenant, mine, {"syncConfig": {"conflictPolicy": "WIX_WINS"},
+                                           "fieldMask": {"paths": []}})  # fmt: skip
+    assert answer.json()["connection"]["syncConfig"]["conflictPolicy"] == "WIX_WINS"
+
+
+def test_an_unknown_field_mask_path_is_refused_by_its_position(
+    engine: Engine, api_settings: Settings, client: TestClient, tenant: TenantKey,
+) -> None:  # fmt: skip
+    mine = seed_connection(engine, api_settings, tenant)
+    before = config_of(client, tenant, mine)
+    for wrong in ("syncConfig.colour", "listEventFromCalendars.calendars.id", "syncConfig", ""):
+        answer = update(
+            client,
+            tenant,
+            mine,
+            {"syncConfig": {"privacy": "BUSY_ONLY"}, "fieldMask": {"paths": ["privacy", wrong]}},
+        )
+        assert answer.status_code == 400, (wrong, answer.text)
+        assert answer.json()["details"]["field"] == "fieldMask.paths[1]", wrong
+        assert answer.json()["details"]["code"] == "INVALID_ARGUMENT"
+    assert config_of(client, tenant, mine) == before
