@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import TenantKey, derive, seed_connection
+from conftest import Queued, TenantKey, derive, seed_connection
 from fastapi.testclient import TestClient
 from harness.pipeline import broker_context
 from sqlalchemy import Engine
@@ -18,12 +19,15 @@ from test_api_events import RANGE, add_links, on, seen
 from api.app import create_app
 from api.external_calendars.schema import GOOGLE_ID
 from config import Settings
-from models import Side, Tenant
+from models import Connection, Side, Tenant
 from models.db import session_scope
+from models.types import utcnow
 from sandbox.server import ServedApp, serve_in_thread
 from sandbox.wix import WixState
 from sandbox.wix import create_app as create_wix
 from tasks.context import WorkerContext
+from tasks.enqueue import LEARN_OWNER
+from tasks.maintenance import dispatch_due
 from tasks.schedule_owner import learn_owner
 
 V2 = "/bookings/v2/external-calendars"
@@ -319,3 +323,18 @@ def test_an_unknown_field_mask_path_is_refused_by_its_position(
         assert answer.json()["details"]["field"] == "fieldMask.paths[1]", wrong
         assert answer.json()["details"]["code"] == "INVALID_ARGUMENT"
     assert config_of(client, tenant, mine) == before
+
+
+def test_each_full_reconciliation_asks_for_the_owner_again(
+    engine: Engine, wix: Wix, wix_settings: Settings, wix_context: WorkerContext,
+    tenant: TenantKey, queued: Queued,
+) -> None:  # fmt: skip
+    connection_id = seed_connection(engine, wix_settings, tenant, staff(wix, "Alice", ALICE_USER))
+    now = utcnow()
+    with session_scope(engine) as db:
+        row = db.get(Connection, connection_id)
+        assert row is not None
+        row.next_reconcile_at = now - timedelta(minutes=1)
+    assert (LEARN_OWNER, [connection_id]) not in queued("sync")
+    dispatch_due(wix_context, now)
+    assert (LEARN_OWNER, [connection_id]) in queued("sync")
