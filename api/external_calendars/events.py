@@ -157,14 +157,16 @@ def _found(settings: Settings, link: Link, calendar: ExternalCalendar, connectio
     all_day = bool(seen.get("allDay"))
     start = _moment(seen.get("start"))
     end = _end_of(link)
+    system = of(settings, connection.provider)
     out = EventOut(
         scheduleId=connection.schedule_id,
-        calendarType=of(settings, connection.provider).out.calendarType,
+        calendarType=system.out.calendarType,
         calendarName=(calendar.name or calendar.remote_id) if with_pi else None,
         title=str(seen.get("title") or "") if with_pi else None,
         start=rfc3339(start) or "", end=rfc3339(end) or "", allDay=all_day,
         scheduleOwnerId=connection.user_id,
         scheduleOwnerName=connection.schedule_owner_name if with_pi else None,
+        tag=system.system,  # what tasks.sides tags the block with
     )  # fmt: skip
     return Found(start, link.id, out)
 

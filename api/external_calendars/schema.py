@@ -389,6 +389,10 @@ class EventOut(BaseModel):
     scheduleOwnerName: str | None = Field(
         None, description="The schedule's name, its owner's; only with fieldsets=OWN_PI"
     )
+    tag: str | None = Field(
+        None, description="calsync addition: the tag the event's busy block holds in Wix, the "
+        "provider's name (`google`, `microsoft`, `apple`, `caldav`), as v1's sessions held it",
+    )  # fmt: skip
 
 
 class Cursors(BaseModel):

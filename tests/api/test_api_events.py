@@ -122,7 +122,7 @@ def test_events_overlapping_the_range_sorted_by_start_without_pi(
     first = body["events"][0]
     assert first == {"scheduleId": "sched-1", "calendarType": "OTHER",
                      "start": on(-1, "23:00:00.000Z"), "end": on(0, "01:00:00.000Z"),
-                     "allDay": False}  # fmt: skip
+                     "allDay": False, "tag": "caldav"}  # fmt: skip
     assert body["pagingMetadata"] == {"count": 5, "cursors": {}, "hasNext": False}
     with_pi = listing(client, tenant, fieldsets="OWN_PI", **RANGE)
     assert [e["title"] for e in with_pi["events"]] == ["Early", "Dentist", "Gym", "Trip", "Yoga"]

@@ -19,7 +19,7 @@ from test_api_events import RANGE, add_links, on, seen
 from api.app import create_app
 from api.external_calendars.schema import GOOGLE_ID
 from config import Settings
-from models import Connection, Side, Tenant
+from models import Connection, Provider, Side, Tenant
 from models.db import session_scope
 from models.types import utcnow
 from sandbox.server import ServedApp, serve_in_thread
@@ -338,3 +338,25 @@ def test_each_full_reconciliation_asks_for_the_owner_again(
     assert (LEARN_OWNER, [connection_id]) not in queued("sync")
     dispatch_due(wix_context, now)
     assert (LEARN_OWNER, [connection_id]) in queued("sync")
+
+
+def test_listed_events_carry_the_tag_their_wix_blocks_hold(
+    engine: Engine, api_settings: Settings, client: TestClient, tenant: TenantKey,
+) -> None:  # fmt: skip
+    google = seed_connection(engine, api_settings, tenant, "sched-g", provider=Provider.GOOGLE,
+                             server_url=None)  # fmt: skip
+    caldav = seed_connection(engine, api_settings, tenant, "sched-c")
+    add_links(
+        engine,
+        google,
+        "Home",
+        [(Side.EXTERNAL, seen("Dentist", on(1, "09:00:00+00:00"), on(1, "10:00:00+00:00")))],
+    )
+    add_links(
+        engine,
+        caldav,
+        "Home",
+        [(Side.EXTERNAL, seen("Gym", on(2, "07:00:00+00:00"), on(2, "08:00:00+00:00")))],
+    )
+    listed = events(client, tenant, fieldsets="OWN_PI")
+    assert [(e["title"], e["tag"]) for e in listed] == [("Dentist", "google"), ("Gym", "caldav")]
