@@ -37,6 +37,9 @@ EXTERNAL, WIX = "alice", "wix-s1"  # the staff member's calendar and schedule s1
 # Beat's periodic work as often as the settings allow, so that what push missed is repaired
 # within a row: a reconciliation every minute, the dispatcher and the inbox sweep every few s.
 QUICK_BEAT = {"dispatch_interval": 5, "reconcile_interval": 60, "inbox_sweep_after": 5}
+# A run may take 15 s before its soft time limit (QUICK_TIMINGS' 5 s cuts the long run that
+# follows a fault, which production's 840 s never would); redelivery 40 s after a worker died.
+ROOMY_RUNS = {"task_time_limit": 30, "broker_visibility_timeout": 40}
 
 
 @dataclass
@@ -100,7 +103,7 @@ def row_settings(database_url: str, redis_url: str, store_url: str, key: str, lo
         database_url=database_url, broker_url=f"{redis_url}/0", data_dir=logs,
         broker_key_prefix="faults:", encryption_keys=key, wix_local_store_url=store_url,
         api_port=port, public_base_url=f"http://127.0.0.1:{port}", log_format="text",
-        log_level=log_level, **QUICK_TIMINGS, **QUICK_BEAT,
+        log_level=log_level, **{**QUICK_TIMINGS, **ROOMY_RUNS}, **QUICK_BEAT,
     )  # fmt: skip
 
 
