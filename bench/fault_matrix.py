@@ -1,16 +1,17 @@
 """The fault matrix: a burst of changes in both directions while one fault strikes, a row per
 fault, each counting what was lost or duplicated, against a row with no fault in the same run.
 
-    python -m bench.fault_matrix [--changes 200] [--rate 50] [--timeout 100] [--only NAME]
-                                 [--write-doc]
+    python -m bench.fault_matrix [--changes 200] [--rate 50] [--slow-ms 20] [--timeout 100]
+                                 [--seed 18] [--log-level WARNING] [--only NAME] [--write-doc]
 
 Each row gets its own deployment (`bench/faults/deployment.py`): a private Redis with an
 append-only file, a fresh database on a private PostgreSQL that this command starts (never the
 machine's shared ones), the local store as both calendar systems, and the API, one worker and
 beat as processes. People make `--changes` changes, half on each side, at `--rate` a second
 (`bench/faults/burst.py`); the row's fault (`bench/faults/catalogue.py`) strikes from the start
-or half-way through. Then the store is read until both sides agree: every event a person has
-has exactly one copy on the other side with the same fields, and nothing else is there. A row
+or half-way through. Then the store is read until both sides agree (every event a person has
+has exactly one copy on the other side with the same fields, and nothing else is there) and
+the broker holds no task that could still change them. A row
 that has not converged after `--timeout` seconds reports what is still missing (lost), copied
 twice (duplicated) or copied from nothing (extra). Exits 1 if any row lost, duplicated or left
 extras. `--write-doc` puts the table in docs/reliability.md.
