@@ -6,7 +6,9 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+import redis
 from celery import Task, shared_task
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from models import Connection, ExternalCalendar
 from models.notifications import open_span
@@ -21,19 +23,34 @@ from tasks.runner import RunOutcome, run_calendar
 log = logging.getLogger(__name__)
 
 
+# calsync's own database or Redis went away (a restart, a failover, a network cut).
+OUR_SERVICES_LOST = (OperationalError, InterfaceError, redis.ConnectionError, redis.TimeoutError)
+AFTER_OUTAGE = "outage"  # the trigger of a run retried after one
+
+
 @shared_task(bind=True, name="tasks.calendar_sync.sync_calendar", max_retries=None)
 def sync_calendar(self: Task, calendar_id: str, trigger: str = "webhook", full: bool = False
                   ) -> dict[str, Any]:  # fmt: skip
     context = worker_context()
+    try:
+        return _sync(self, context, calendar_id, trigger, full)
+    except OUR_SERVICES_LOST as error:
+        return _retry_after_outage(self, context, calendar_id, error)
+
+
+def _sync(self: Task, context: WorkerContext, calendar_id: str, trigger: str, full: bool
+          ) -> dict[str, Any]:  # fmt: skip
     if trigger == "webhook" and (wait := quiet_wait(context, calendar_id)) > 0:
         # Notifications are still arriving: run once they pause, so one run reads them all.
         send(SYNC_CALENDAR, [calendar_id, trigger, full], countdown=wait)
         return {"postponed": wait}
     context.gate.clear_queued(calendar_id)  # from now on, new notifications need a new task
     token = context.gate.acquire(calendar_id)
-    if token is None and (self.request.delivery_info or {}).get("redelivered"):
-        # Handed back because its worker died, maybe holding this very lock (RabbitMQ does so at
-        # once): no live holder may follow up, so come back once that lock has surely expired.
+    redelivered = (self.request.delivery_info or {}).get("redelivered")
+    if token is None and (redelivered or trigger == AFTER_OUTAGE):
+        # Handed back because its worker died, or retried after an outage that kept it from
+        # giving the lock back: maybe its own lock, which no live holder will follow up on, so
+        # come back once that lock has surely expired.
         raise self.retry(countdown=context.settings.calendar_lock_seconds)
     if token is None:
         return {"coalesced": True}  # the running sync will go once more
@@ -99,6 +116,20 @@ def _retry_later(
         return {"deferred": delay}
     log.info("retrying", extra={"calendar_id": calendar_id, "delay": delay, "error": str(error)})
     raise task.retry(countdown=delay, exc=error)
+
+
+def _retry_after_outage(
+    task: Task, context: WorkerContext, calendar_id: str, error: Exception
+) -> dict[str, Any]:
+    """Try again, as a full sync, once the service is back. Failing the task would leave the
+    calendar's queued mark set (its notifications would send no task until the mark expires)
+    and, after writes whose links were not saved, copies no later incremental run knows; a
+    full run adopts those by their markers."""
+    delay = retry_delay(task.request.retries, None, cap=context.settings.max_retry_delay)
+    log.warning("lost the database or Redis, retrying as a full sync",
+                extra={"calendar_id": calendar_id, "delay": delay,
+                       "error": type(error).__name__})  # fmt: skip
+    raise task.retry(args=[calendar_id, AFTER_OUTAGE, True], countdown=delay, exc=error)
 
 
 def _defer(context: WorkerContext, calendar_id: str, delay: float) -> None:
