@@ -14,4 +14,5 @@ TASK_MODULES = [
     "tasks.resolution",
     "tasks.calendar_list",
     "tasks.schedule_owner",
+    "tasks.overrides",
 ]

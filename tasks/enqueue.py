@@ -35,6 +35,7 @@ BREAK_ALERT = "tasks.mail.break_alert"
 RESOLVE_CONFLICT = "tasks.connections.resolve_conflict"
 REFRESH_CALENDARS = "tasks.connections.refresh_calendars"
 LEARN_OWNER = "tasks.connections.learn_schedule_owner"
+SET_OVERRIDES = "tasks.connections.set_overrides"
 
 
 def gate_for(settings: Settings) -> CalendarGate:
@@ -155,6 +156,12 @@ def request_owner_lookup(connection_id: str) -> bool:
 def request_owner_lookups(connection_ids: Sequence[str]) -> int:
     """`request_owner_lookup` for many connections over one producer; how many went out."""
     return publish_all(LEARN_OWNER, [[c] for c in connection_ids])
+
+
+def request_overrides(connection_id: str, session_id: str | None,
+                      overrides: dict[str, str | None]) -> bool:  # fmt: skip
+    """Write `externalCalendarOverrides` to the schedule or a session (`tasks.overrides`)."""
+    return send(SET_OVERRIDES, [connection_id, session_id, overrides])
 
 
 def request_conflict_resolution(conflict_id: str) -> bool:

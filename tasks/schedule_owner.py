@@ -10,13 +10,13 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from models import Connection, ConnectionStatus, Tenant
+from models import Connection
 from providers.errors import PermanentError, TransientError
-from providers.wix.account import ScheduleOwner, WixApp
+from providers.wix.account import ScheduleOwner, schedule_owner
 from tasks.backoff import retry_after_error
 from tasks.context import WorkerContext, worker_context
 from tasks.enqueue import LEARN_OWNER
-from tasks.sides import throttled, wix_tokens
+from tasks.wix_site import NotAtWix, schedule_at_wix
 
 
 @shared_task(bind=True, name=LEARN_OWNER, max_retries=None)
@@ -30,29 +30,15 @@ def learn_schedule_owner(self: Task, connection_id: str) -> dict[str, Any]:
 
 
 def learn_owner(context: WorkerContext, connection_id: str) -> dict[str, Any]:
-    settings = context.settings
-    if settings.wix_local_store_url or not settings.wix_app_id:
-        return {"skipped": "no Wix app"}
-    with context.sessions() as db:
-        connection = db.get(Connection, connection_id)
-        if connection is None or connection.status is ConnectionStatus.DISCONNECTED:
-            return {"skipped": "disconnected"}
-        tenant = db.get(Tenant, connection.tenant_id)
-        assert tenant is not None, "a connection belongs to a tenant"
-        instance_id, schedule_id = tenant.wix_instance_id, connection.schedule_id
-        bucket = f"wix:{connection.tenant_id}"
-    app = WixApp.from_settings(settings, context.http, throttled(context, bucket, "wix", _no_count),
-                               tokens=wix_tokens())  # fmt: skip
     try:
-        owner = app.schedule_owner(instance_id, schedule_id)
+        site = schedule_at_wix(context, connection_id)
+        owner = schedule_owner(site.api, site.schedule_id)
+    except NotAtWix as skip:
+        return {"skipped": str(skip)}
     except PermanentError as error:  # the schedule gone, the app removed: the sync run says so
         return {"error": error.reason.value}
     _record(context, connection_id, owner)
     return {"userId": owner.user_id}
-
-
-def _no_count() -> None:
-    """Not a sync run: no run's call count to add to."""
 
 
 def _record(context: WorkerContext, connection_id: str, owner: ScheduleOwner) -> None:

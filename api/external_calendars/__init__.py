@@ -15,6 +15,7 @@ from api.external_calendars import (
     dead_letters,
     events,
     notifications,
+    overrides,
     reconfigure,
     runs,
     status,
@@ -24,5 +25,5 @@ PREFIX = "/bookings/v2/external-calendars"
 
 router = APIRouter(prefix=PREFIX, tags=["External Calendars (v2)"])
 for module in (catalog, connections, reconfigure, status, runs, conflicts, dead_letters, events,
-               notifications, calendar_refresh):  # fmt: skip
+               notifications, calendar_refresh, overrides):  # fmt: skip
     router.include_router(module.router)

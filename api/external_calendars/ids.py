@@ -32,3 +32,9 @@ def _record_id(alias: str) -> Any:
 ConnectionId = Annotated[str, _record_id("connectionId")]
 ConflictId = Annotated[str, _record_id("conflictId")]
 DeadLetterId = Annotated[str, _record_id("deadLetterId")]
+SCHEDULE = "/schedules/{scheduleId:record_id}"
+SESSION = "/sessions/{sessionId:record_id}"
+ScheduleId = Annotated[str, _record_id("scheduleId")]
+# Wix event ids are 36 to 250 characters.
+SessionId = Annotated[str, Path(alias="sessionId", min_length=1, max_length=250,
+                                json_schema_extra={"pattern": _NO_COLON})]  # fmt: skip

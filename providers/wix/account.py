@@ -49,6 +49,11 @@ def owner_of(schedule: dict[str, Any]) -> ScheduleOwner:
     return ScheduleOwner(user, name if isinstance(name, str) and name else None)
 
 
+def schedule_owner(api: WixInstance, schedule_id: str) -> ScheduleOwner:
+    path = f"/calendar/v3/schedules/{quote(schedule_id, safe='')}"
+    return owner_of(api.call("GET", path)["schedule"])
+
+
 class WixApp:
     def __init__(
         self,
@@ -94,10 +99,6 @@ class WixApp:
                 )  # fmt: skip
                 self._instances[instance_id] = found
             return found
-
-    def schedule_owner(self, instance_id: str, schedule_id: str) -> ScheduleOwner:
-        path = f"/calendar/v3/schedules/{quote(schedule_id, safe='')}"
-        return owner_of(self.instance(instance_id).call("GET", path)["schedule"])
 
     def schedule(
         self,

@@ -93,6 +93,15 @@ async def get_schedule(request: Request) -> JSONResponse:
     return JSONResponse({"schedule": schedule})
 
 
+async def update_schedule(request: Request) -> JSONResponse:
+    grant, _ = _caller(request)
+    body = await read_json(request)
+    schedule = wix_state(request).update_schedule(
+        grant.instance_id, request.path_params["id"], body.get("schedule")
+    )
+    return JSONResponse({"schedule": schedule})
+
+
 routes = [
     Route("/calendar/v3/events", create_event, methods=["POST"]),
     Route("/calendar/v3/events/query", query_events, methods=["POST"]),
@@ -104,4 +113,5 @@ routes = [
     Route("/calendar/v3/bulk/events/cancel", bulk_cancel, methods=["POST"]),
     Route("/calendar/v3/schedules/query", query_schedules, methods=["POST"]),
     Route("/calendar/v3/schedules/{id}", get_schedule, methods=["GET"]),
+    Route("/calendar/v3/schedules/{id}", update_schedule, methods=["PATCH"]),
 ]

@@ -194,6 +194,29 @@ class WixState:
             schedule.updated = self.clock()
             return schedule.to_json()
 
+    def update_schedule(self, instance_id: str, schedule_id: str, raw: Any) -> dict[str, Any]:
+        """Update Schedule at its current `revision`: the `extendedFields` namespaces given (each
+        replaces that namespace; others stay). Other fields are not writable here."""
+        given = _object(raw, "schedule")
+        with self._lock:
+            schedule = self._schedule(instance_id, schedule_id)
+            if given.get("revision") in (None, ""):
+                raise WixError(428, "REVISION_REQUIRED", "the schedule's revision is required")
+            if str(given["revision"]) != str(schedule.revision):
+                raise WixError(409, "REVISION_MISMATCH", f"the schedule is at revision "
+                               f"{schedule.revision}")  # fmt: skip
+            namespaces = _object(given.get("extendedFields", {}), "schedule.extendedFields").get(
+                "namespaces", {})  # fmt: skip
+            if not isinstance(namespaces, dict) or not all(
+                isinstance(v, dict) for v in namespaces.values()
+            ):
+                raise invalid("schedule.extendedFields", "must be {namespaces: {<name>: {...}}}")
+            kept = schedule.extended_fields.get("namespaces", {})
+            schedule.extended_fields = {"namespaces": {**kept, **namespaces}}
+            schedule.revision += 1
+            schedule.updated = self.clock()
+            return schedule.to_json()
+
     def get_schedule(self, instance_id: str, schedule_id: str) -> dict[str, Any]:
         with self._lock:
             return self._schedule(instance_id, schedule_id).to_json()

@@ -12,22 +12,27 @@ from typing import Any
 import pytest
 from conftest import Queued, TenantKey, derive, seed_connection
 from fastapi.testclient import TestClient
+from harness.clock import days_ahead
 from harness.pipeline import broker_context
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from test_api_events import RANGE, add_links, on, seen
 
 from api.app import create_app
 from api.external_calendars.schema import GOOGLE_ID
 from config import Settings
-from models import Connection, Provider, Side, Tenant
+from models import Connection, ExternalCalendar, Provider, Side, Tenant
 from models.db import session_scope
 from models.types import utcnow
+from providers.base import SyncWindow
+from providers.wix.account import WixApp
 from sandbox.server import ServedApp, serve_in_thread
 from sandbox.wix import WixState
 from sandbox.wix import create_app as create_wix
+from sync.event import ExternalCalendarOverrides
 from tasks.context import WorkerContext
-from tasks.enqueue import LEARN_OWNER
+from tasks.enqueue import LEARN_OWNER, SET_OVERRIDES, SYNC_CALENDAR
 from tasks.maintenance import dispatch_due
+from tasks.overrides import write_overrides
 from tasks.schedule_owner import learn_owner
 
 V2 = "/bookings/v2/external-calendars"
@@ -360,3 +365,95 @@ def test_listed_events_carry_the_tag_their_wix_blocks_hold(
     )
     listed = events(client, tenant, fieldsets="OWN_PI")
     assert [(e["title"], e["tag"]) for e in listed] == [("Dentist", "google"), ("Gym", "caldav")]
+
+
+def session(wix: Wix, schedule_id: str, title: str = "Massage") -> str:
+    start = days_ahead(2, 10)
+    body = {"scheduleId": schedule_id, "title": title, "timeZone": "UTC",
+            "start": {"localDate": f"{start:%Y-%m-%dT%H:%M:%S}"},
+            "end": {"localDate": f"{start + timedelta(hours=1):%Y-%m-%dT%H:%M:%S}"}}  # fmt: skip
+    return str(wix.state.create_event(wix.instance_id, body)["id"])
+
+
+def put_overrides(client: TestClient, tenant: TenantKey, path: str, overrides: dict[str, Any]
+                  ) -> Any:  # fmt: skip
+    return client.put(
+        f"{V2}/schedules/{path}/external-calendar-overrides",
+        json={"externalCalendarOverrides": overrides},
+        headers=tenant.headers,
+    )
+
+
+def test_overrides_are_handed_to_a_worker_for_a_connected_schedule_only(
+    engine: Engine, api_settings: Settings, client: TestClient, tenant: TenantKey,
+    other: TenantKey, queued: Queued,
+) -> None:  # fmt: skip
+    mine = seed_connection(engine, api_settings, tenant, "sched-1")
+    seed_connection(engine, api_settings, other, "sched-2")
+    answer = put_overrides(client, tenant, "sched-1", {"title": "Appointment"})
+    assert (answer.status_code, answer.json()) == (
+        202,
+        {"externalCalendarOverrides": {"title": "Appointment"}},
+    )
+    answer = put_overrides(client, tenant, "sched-1/sessions/ev-1", {"description": "Room 2"})
+    assert answer.status_code == 202, answer.text
+    assert [args for name, args in queued("sync") if name == SET_OVERRIDES] == [
+        [mine, None, {"title": "Appointment", "description": None}],
+        [mine, "ev-1", {"title": None, "description": "Room 2"}],
+    ]
+    for path in ("sched-2", "sched-9", "sched-2/sessions/ev-1"):
+        refused = put_overrides(client, tenant, path, {"title": "x"})
+        assert refused.status_code == 404 and refused.json()["details"]["field"] == "scheduleId"
+    too_long = put_overrides(client, tenant, "sched-1", {"title": "x" * 201})
+    assert too_long.json()["details"]["field"] == "externalCalendarOverrides.title"
+    assert len([name for name, _ in queued("sync") if name == SET_OVERRIDES]) == 2
+
+
+def test_overrides_reach_wix_and_are_read_back_for_the_copies(
+    engine: Engine, wix: Wix, wix_settings: Settings, wix_context: WorkerContext,
+    tenant: TenantKey, queued: Queued,
+) -> None:  # fmt: skip
+    schedule = staff(wix, "Alice", ALICE_USER)
+    elsewhere = staff(wix, "Bob", BOB_USER)
+    connection_id = seed_connection(engine, wix_settings, tenant, schedule)
+    with session_scope(engine) as db:
+        home = db.scalars(
+            select(ExternalCalendar).where(
+                ExternalCalendar.connection_id == connection_id, ExternalCalendar.name == "Home"
+            )
+        ).one()
+        home.export_target, home_id = True, home.id
+    massage, facial = session(wix, schedule), session(wix, schedule, "Facial")
+    theirs = session(wix, elsewhere)
+
+    on_schedule = ExternalCalendarOverrides("Appointment", "Booked through the studio")
+    assert write_overrides(wix_context, connection_id, None, on_schedule)["written"]
+    on_session = ExternalCalendarOverrides(None, "Bring a towel")
+    assert write_overrides(wix_context, connection_id, facial, on_session)["written"]
+    refused = write_overrides(wix_context, connection_id, theirs, on_session)
+    assert refused == {"error": "SESSION_NOT_FOUND"}
+
+    assert wix.state.effective_overrides(wix.instance_id, massage) == {
+        "title": "Appointment",
+        "description": "Booked through the studio",
+    }
+    assert wix.state.effective_overrides(wix.instance_id, facial) == {
+        "title": "Appointment",
+        "description": "Bring a towel",
+    }
+    assert wix.state.effective_overrides(wix.instance_id, theirs) == {}
+    assert [args for name, args in queued("sync") if name == SYNC_CALENDAR][-1][0] == home_id
+
+    # What the sync reads from Wix for the copies: each session's effective overrides.
+    app = WixApp.from_settings(wix_settings, wix_context.http)
+    now = utcnow()
+    listed = app.schedule(
+        wix.instance_id, schedule, SyncWindow(now - timedelta(days=1), now + timedelta(days=30))
+    )
+    read = {item.id: item.overrides for item in listed.list_changes(None).changes}
+    assert read[massage] == on_schedule
+    assert read[facial] == ExternalCalendarOverrides("Appointment", "Bring a towel")
+
+    cleared = write_overrides(wix_context, connection_id, None, ExternalCalendarOverrides())
+    assert cleared["written"]
+    assert wix.state.effective_overrides(wix.instance_id, massage) == {}
