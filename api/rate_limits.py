@@ -30,6 +30,7 @@ from config import Settings
 
 log = logging.getLogger(__name__)
 WARN_EVERY = 60.0  # seconds between two warnings that Redis is unreachable
+RECHECK_AFTER = 5.0  # seconds requests pass unlimited before Redis is asked again
 STATE_KEY = "rate_limit"  # where a granted request keeps its verdict, in the ASGI scope's state
 
 # One round trip, atomic: refill by the time passed, take a token if there is one. The time is
@@ -84,6 +85,7 @@ class TenantBuckets:
         self._spend = client.register_script(SPEND)
         self._warned_at: float | None = None
         self._warning = threading.Lock()
+        self.down_until = 0.0  # monotonic: Redis was unreachable, ask it again after this
 
     def take(self, tenant_id: str) -> Verdict:
         now = [] if self.clock is None else [repr(self.clock())]
@@ -95,9 +97,11 @@ class TenantBuckets:
                        math.ceil((self.burst - left) / self.per_second), wait)  # fmt: skip
 
     def unreachable(self, error: redis.RedisError) -> None:
-        """Say once per `WARN_EVERY` that requests pass unlimited."""
+        """Let requests pass unlimited for `RECHECK_AFTER` seconds, without each paying for
+        the client's retries, and say so once per `WARN_EVERY`."""
         with self._warning:
             now = time.monotonic()
+            self.down_until = now + RECHECK_AFTER
             if self._warned_at is not None and now - self._warned_at < WARN_EVERY:
                 return
             self._warned_at = now
@@ -121,6 +125,8 @@ def admit(request: Request, tenant_id: str) -> None:
     if request.app.state.settings.api_rate_limit_per_second <= 0:
         return
     bucket = buckets(request.app.state)
+    if time.monotonic() < bucket.down_until:
+        return
     try:
         verdict = bucket.take(tenant_id)
     except redis.RedisError as error:  # fail open: the limit protects, it must not stop the API
