@@ -39,7 +39,7 @@ from config import Settings
 from sandbox.caldav_servers import CalDAVServer, start_radicale
 from tasks.context import WorkerContext
 
-EXAMPLES = int(os.environ.get("CALSYNC_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("CALSYNC_FUZZ_EXAMPLES", "12"))  # make fuzz: 300
 MIN_REQUESTS = int(os.environ.get("CALSYNC_FUZZ_MIN_REQUESTS", "0"))
 MODES = {GenerationMode.POSITIVE: EXAMPLES, GenerationMode.NEGATIVE: max(1, EXAMPLES // 3)}
 # Answers valid input may get: success, and refusals about state, not shape (no key, a
