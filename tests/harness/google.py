@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from config import Settings
 from providers.base import CalendarInfo, SyncWindow
 from providers.google.account import GoogleAccount
 from providers.google.auth import CALENDAR_SCOPE, GoogleOAuthClient, GoogleTokens
@@ -82,6 +84,16 @@ class GoogleWorld:
     @property
     def auth_url(self) -> str:
         return self.server.base_url + "/o/oauth2/v2/auth"
+
+    def settings_for(self, settings: Settings, public_base_url: str) -> Settings:
+        """`settings` aimed at this sandbox, with calsync's API at `public_base_url`."""
+        return settings.model_copy(update={
+            "google_client_id": CLIENT_ID,
+            "google_client_secret": SecretStr(CLIENT_SECRET),
+            "google_token_url": self.token_url,
+            "google_api_base_url": self.server.base_url + "/calendar/v3/",
+            "public_base_url": public_base_url,
+        })  # fmt: skip
 
     @property
     def oauth_client(self) -> GoogleOAuthClient:

@@ -17,7 +17,6 @@ import pytest
 from harness.google import BASE, USER, GoogleWorld, timed
 from harness.microsoft import BASE as OUTLOOK_BASE
 from harness.microsoft import GRAPH, Outlook
-from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from config import Settings
@@ -101,17 +100,9 @@ def test_a_google_invitation_declined_then_accepted(
     google_world: GoogleWorld, pipeline_settings: Settings, engine: Engine,
     store: tuple[StoreState, ServedApp],
 ) -> None:  # fmt: skip
-    from harness.google import CLIENT_ID, CLIENT_SECRET
-
     google = google_world.state
     google_world.reset()
-    settings = pipeline_settings.model_copy(update={
-        "google_client_id": CLIENT_ID,
-        "google_client_secret": SecretStr(CLIENT_SECRET),
-        "google_token_url": google_world.token_url,
-        "google_api_base_url": google_world.server.base_url + "/calendar/v3/",
-        "public_base_url": NOWHERE,
-    })  # fmt: skip
+    settings = google_world.settings_for(pipeline_settings, NOWHERE)
     wix = store[0].add_calendar("wix-s1")
 
     def attendees(status: str) -> dict[str, Any]:

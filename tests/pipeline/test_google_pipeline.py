@@ -14,7 +14,6 @@ from harness.clock import BERLIN, weekly_across_offset_change
 from harness.google import BASE, USER, GoogleWorld, timed
 from harness.pipeline import Pair, serve_context
 from harness.processes import Launch, wait_until
-from pydantic import SecretStr
 from sqlalchemy import Engine, select
 
 from config import Settings
@@ -53,15 +52,7 @@ def google(google_world: GoogleWorld) -> GoogleWorld:
 
 @pytest.fixture
 def google_settings(pipeline_settings: Settings, google: GoogleWorld, api: ServedApp) -> Settings:
-    from harness.google import CLIENT_ID, CLIENT_SECRET
-
-    return pipeline_settings.model_copy(update={
-        "google_client_id": CLIENT_ID,
-        "google_client_secret": SecretStr(CLIENT_SECRET),
-        "google_token_url": google.token_url,
-        "google_api_base_url": google.server.base_url + "/calendar/v3/",
-        "public_base_url": api.base_url,
-    })  # fmt: skip
+    return google.settings_for(pipeline_settings, api.base_url)
 
 
 @pytest.fixture

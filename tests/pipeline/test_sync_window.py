@@ -27,7 +27,6 @@ from harness.clock import days_ahead
 from harness.google import USER, GoogleWorld, timed
 from harness.microsoft import Outlook
 from icalendar import Calendar
-from pydantic import SecretStr
 from sqlalchemy import Engine
 from test_unreadable_items import NOWHERE, connect
 from test_unreadable_items import google_world as google_world  # the module's fixtures
@@ -91,16 +90,10 @@ def person(
 
 def google_person(request: pytest.FixtureRequest, settings: Settings, engine: Engine,
                   store: tuple[StoreState, ServedApp]) -> Person:  # fmt: skip
-    from harness.google import CLIENT_ID, CLIENT_SECRET
-
     world: GoogleWorld = request.getfixturevalue("google_world")
     world.reset()
     google = world.state
-    settings = settings.model_copy(update={
-        "google_client_id": CLIENT_ID, "google_client_secret": SecretStr(CLIENT_SECRET),
-        "google_token_url": world.token_url, "public_base_url": NOWHERE,
-        "google_api_base_url": world.server.base_url + "/calendar/v3/",
-    })  # fmt: skip
+    settings = world.settings_for(settings, NOWHERE)
     tokens = world.tokens()
     calendar_id = connect(engine, Provider.GOOGLE, USER, credentials=tokens.to_dict(),
                           token_expires_at=tokens.expiry, external_account_email=USER)  # fmt: skip

@@ -18,7 +18,6 @@ import pytest
 from harness.google import BASE, USER, GoogleWorld, timed
 from harness.microsoft import BASE as OUTLOOK_BASE
 from harness.microsoft import GRAPH, Outlook
-from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from config import Settings
@@ -125,17 +124,9 @@ def test_a_google_event_missing_its_times_keeps_its_block_and_the_rest_syncs(
     google_world: GoogleWorld, pipeline_settings: Settings, engine: Engine,
     store: tuple[StoreState, ServedApp],
 ) -> None:  # fmt: skip
-    from harness.google import CLIENT_ID, CLIENT_SECRET
-
     google = google_world.state
     google_world.reset()
-    settings = pipeline_settings.model_copy(update={
-        "google_client_id": CLIENT_ID,
-        "google_client_secret": SecretStr(CLIENT_SECRET),
-        "google_token_url": google_world.token_url,
-        "google_api_base_url": google_world.server.base_url + "/calendar/v3/",
-        "public_base_url": NOWHERE,
-    })  # fmt: skip
+    settings = google_world.settings_for(pipeline_settings, NOWHERE)
     wix = store[0].add_calendar("wix-s1")
     dentist = str(google.insert_event(USER, {"summary": "Dentist", **timed(BASE)})["id"])
     tokens = google_world.tokens()
