@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from celery import Celery
@@ -14,7 +15,7 @@ from sqlalchemy import Engine, func, select
 
 from config import Settings
 from config.celery import on_rabbitmq
-from models import Provider, PushChannel, SyncRun
+from models import Connection, ExternalCalendar, Provider, PushChannel, SyncRun, Tenant
 from models.db import session_scope
 from providers.local.account import LocalAccount
 from sandbox.server import ServedApp, serve_in_thread
@@ -27,6 +28,8 @@ from workers.celery_app import create_celery
 
 from . import services
 from .clock import days_ahead
+
+NOWHERE = "http://127.0.0.1:9"  # calsync's API, for in-process runs that need no callback
 
 # Tomorrow at 09:00 UTC: inside the sync window whatever day the suite runs.
 START = days_ahead(1, 9)
@@ -181,3 +184,23 @@ def broker_drained(context: WorkerContext) -> bool:
 def sync_runs(engine: Engine, calendar_id: str) -> int:
     with engine.connect() as db:
         return int(db.scalar(select(func.count()).where(SyncRun.calendar_id == calendar_id)) or 0)
+
+
+def connect_calendar(engine: Engine, provider: Provider, remote_id: str, *,
+                     is_primary: bool = True, **connection: Any) -> str:  # fmt: skip
+    """Schedule s1 of a new tenant connected to one calendar, synced both ways (rows only, as
+    for runs driven in the test's process); returns the calendar's id."""
+    with session_scope(engine) as db:
+        tenant = Tenant(wix_instance_id=f"instance-{uuid.uuid4().hex[:6]}")
+        db.add(tenant)
+        db.flush()
+        made = Connection(tenant_id=tenant.id, provider=provider, schedule_id="s1",
+                          sync_config={}, **connection)  # fmt: skip
+        db.add(made)
+        db.flush()
+        calendar = ExternalCalendar(connection_id=made.id, remote_id=remote_id,
+                                    is_primary=is_primary, import_enabled=True,
+                                    export_target=True)  # fmt: skip
+        db.add(calendar)
+        db.flush()
+        return calendar.id

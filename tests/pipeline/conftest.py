@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness.google import GoogleWorld
+from harness.microsoft import GRAPH, Outlook
 from harness.pipeline import (
     QUICK_TIMINGS,
     Pair,
@@ -28,6 +30,7 @@ from models import (
     Tenant,
 )
 from models.db import session_scope
+from sandbox.graph.harness import graph_harness
 from sandbox.server import ServedApp, serve_in_thread
 from sandbox.store import StoreState
 from tasks.context import WorkerContext
@@ -128,3 +131,18 @@ def watched(pair: Pair, api: ServedApp, context: WorkerContext, engine: Engine) 
 def worker(pipeline_settings: Settings, tmp_path: Path) -> Iterator[Launch]:
     """Start real worker processes, each ready when started (with other settings if given)."""
     yield from workers(pipeline_settings, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def google_world() -> Iterator[GoogleWorld]:
+    """The Google sandbox, for the modules that drive runs in process against it."""
+    world = GoogleWorld.start()
+    yield world
+    world.stop()
+
+
+@pytest.fixture(scope="module")
+def outlook() -> Iterator[Outlook]:
+    """The Graph sandbox and its login authority, for the same modules."""
+    with graph_harness(GRAPH) as graph:
+        yield Outlook(graph)

@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from harness.caldav_servers import event_ics
+from harness.pipeline import connect_calendar
 from sqlalchemy import Engine
 
 from config import Settings
-from models import Connection, ExternalCalendar, Provider, Tenant
+from models import ExternalCalendar, Provider
 from models.db import session_scope
 from sandbox.caldav_servers import CalDAVServer, start_xandikos
 from sandbox.server import ServedApp
@@ -57,7 +58,8 @@ def test_a_malformed_event_keeps_its_block_and_the_rest_syncs(
     put(url, "dentist", dentist)
     put(url, "standup", event_ics("standup", START + 2 * HOUR, START + 3 * HOUR, "Standup",
                                   rrule="FREQ=DAILY;COUNT=3"))  # fmt: skip
-    calendar_id = connect(engine, xandikos, url)
+    calendar_id = connect_calendar(engine, Provider.CALDAV, httpx.URL(url).path, is_primary=False,
+                                   server_url=xandikos.base_url, credentials={})
 
     def blocks() -> list[str]:
         return sorted(e.event.title for e in wix.events().values() if e.event)
@@ -87,21 +89,6 @@ def test_a_malformed_event_keeps_its_block_and_the_rest_syncs(
     assert "Dentist (moved)" in blocks()
     assert "external:dentist.ics" not in unreadable(engine, calendar_id)
 
-
-def connect(engine: Engine, server: CalDAVServer, url: str) -> str:
-    with session_scope(engine) as db:
-        tenant = Tenant(wix_instance_id=f"instance-{uuid.uuid4().hex[:6]}")
-        db.add(tenant)
-        db.flush()
-        connection = Connection(tenant_id=tenant.id, provider=Provider.CALDAV, schedule_id="s1",
-                                server_url=server.base_url, credentials={})  # fmt: skip
-        db.add(connection)
-        db.flush()
-        calendar = ExternalCalendar(connection_id=connection.id, remote_id=httpx.URL(url).path,
-                                    import_enabled=True, export_target=True)  # fmt: skip
-        db.add(calendar)
-        db.flush()
-        return calendar.id
 
 
 def unreadable(engine: Engine, calendar_id: str) -> dict[str, str]:

@@ -15,9 +15,7 @@ from sqlalchemy import Engine
 from test_sync_window import (
     INSIDE,
     Person,
-    google_world,  # noqa: F401  (fixtures the people use)
-    outlook,  # noqa: F401
-    person,  # noqa: F401  (the fixture, parametrized below)
+    person,  # noqa: F401  (the fixture, parametrized below; the people use conftest's)
     radicale,  # noqa: F401
     xandikos,  # noqa: F401
 )

@@ -16,38 +16,23 @@ import httpx
 import pytest
 from harness.google import BASE, USER, GoogleWorld, timed
 from harness.microsoft import BASE as OUTLOOK_BASE
-from harness.microsoft import GRAPH, Outlook
+from harness.microsoft import Outlook
+from harness.pipeline import NOWHERE, connect_calendar
 from sqlalchemy import Engine
 
 from config import Settings
-from models import Connection, ExternalCalendar, Provider, Tenant
-from models.db import session_scope
+from models import Provider
 from providers.local.memory import MemoryCalendar
 from providers.microsoft.auth import MicrosoftTokens
 from sandbox.caldav_servers import CalDAVServer, start_xandikos
-from sandbox.graph.harness import graph_harness
 from sandbox.server import ServedApp
 from sandbox.store import StoreState
 from tasks.context import WorkerContext, build_context
 from tasks.runner import run_calendar
 
 HOUR = timedelta(hours=1)
-NOWHERE = "http://127.0.0.1:9"  # calsync's API: these runs need no callback
 BOSS = "boss@example.net"
 Answer = Callable[[str], object]  # the staff member answers: "needs", "tentative", ...
-
-
-@pytest.fixture(scope="module")
-def google_world() -> Iterator[GoogleWorld]:
-    world = GoogleWorld.start()
-    yield world
-    world.stop()
-
-
-@pytest.fixture(scope="module")
-def outlook() -> Iterator[Outlook]:
-    with graph_harness(GRAPH) as graph:
-        yield Outlook(graph)
 
 
 @pytest.fixture(scope="module")
@@ -59,23 +44,6 @@ def xandikos() -> Iterator[CalDAVServer]:
 
 def blocks(wix: MemoryCalendar) -> list[str]:
     return sorted(e.event.title for e in wix.events().values() if e.event)
-
-
-def connect(engine: Engine, provider: Provider, remote_id: str, **connection: Any) -> str:
-    """Schedule s1 connected to one calendar, synced both ways; returns the calendar's id."""
-    with session_scope(engine) as db:
-        tenant = Tenant(wix_instance_id=f"instance-{uuid.uuid4().hex[:6]}")
-        db.add(tenant)
-        db.flush()
-        made = Connection(tenant_id=tenant.id, provider=provider, schedule_id="s1",
-                          sync_config={}, **connection)  # fmt: skip
-        db.add(made)
-        db.flush()
-        calendar = ExternalCalendar(connection_id=made.id, remote_id=remote_id, is_primary=True,
-                                    import_enabled=True, export_target=True)  # fmt: skip
-        db.add(calendar)
-        db.flush()
-        return calendar.id
 
 
 def answers_decide_the_block(
@@ -112,8 +80,9 @@ def test_a_google_invitation_declined_then_accepted(
     body = {"summary": "Planning", **timed(BASE), **attendees("needsAction")}
     invitation = str(google.insert_event(USER, body)["id"])
     tokens = google_world.tokens()
-    calendar_id = connect(engine, Provider.GOOGLE, USER, credentials=tokens.to_dict(),
-                          token_expires_at=tokens.expiry, external_account_email=USER)  # fmt: skip
+    calendar_id = connect_calendar(engine, Provider.GOOGLE, USER,
+                                   credentials=tokens.to_dict(), token_expires_at=tokens.expiry,
+                                   external_account_email=USER)  # fmt: skip
 
     def answer(status: str) -> None:
         google.patch_event(USER, invitation, attendees(status))
@@ -139,7 +108,7 @@ def test_an_outlook_invitation_declined_then_accepted(
     expiry = datetime.now(UTC) + timedelta(seconds=int(issued["expires_in"]))
     tokens = MicrosoftTokens(issued["access_token"], issued["refresh_token"], expiry,
                              outlook.graph.user.upn)  # fmt: skip
-    calendar_id = connect(engine, Provider.MICROSOFT, graph.calendar(user, None).id,
+    calendar_id = connect_calendar(engine, Provider.MICROSOFT, graph.calendar(user, None).id,
                           credentials=tokens.to_dict(), token_expires_at=expiry,
                           external_account_email=outlook.graph.user.upn)  # fmt: skip
     words = {"tentative": "tentativelyAccepted", "declined": "declined", "accepted": "accepted"}
@@ -186,6 +155,6 @@ def test_a_caldav_invitation_declined_then_accepted(
         put.raise_for_status()
 
     answer("needs-action")
-    calendar_id = connect(engine, Provider.CALDAV, httpx.URL(url).path,
+    calendar_id = connect_calendar(engine, Provider.CALDAV, httpx.URL(url).path,
                           server_url=xandikos.base_url, credentials={})  # fmt: skip
     answers_decide_the_block(context, wix, calendar_id, answer)

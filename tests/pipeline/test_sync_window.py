@@ -26,11 +26,9 @@ from harness.caldav_servers import event_ics
 from harness.clock import days_ahead
 from harness.google import USER, GoogleWorld, timed
 from harness.microsoft import Outlook
+from harness.pipeline import NOWHERE, connect_calendar
 from icalendar import Calendar
 from sqlalchemy import Engine
-from test_unreadable_items import NOWHERE, connect
-from test_unreadable_items import google_world as google_world  # the module's fixtures
-from test_unreadable_items import outlook as outlook
 
 from config import Settings
 from models import Provider
@@ -95,8 +93,9 @@ def google_person(request: pytest.FixtureRequest, settings: Settings, engine: En
     google = world.state
     settings = world.settings_for(settings, NOWHERE)
     tokens = world.tokens()
-    calendar_id = connect(engine, Provider.GOOGLE, USER, credentials=tokens.to_dict(),
-                          token_expires_at=tokens.expiry, external_account_email=USER)  # fmt: skip
+    calendar_id = connect_calendar(engine, Provider.GOOGLE, USER,
+                                   credentials=tokens.to_dict(), token_expires_at=tokens.expiry,
+                                   external_account_email=USER)  # fmt: skip
 
     def add(title: str, start: datetime) -> str:
         return str(google.insert_event(USER, {"summary": title, **timed(start)})["id"])
@@ -129,9 +128,9 @@ def outlook_person(request: pytest.FixtureRequest, settings: Settings, engine: E
     tokens = MicrosoftTokens(issued["access_token"], issued["refresh_token"], expiry,
                              outlook.graph.user.upn)  # fmt: skip
     primary = outlook.graph.state.calendar(outlook.user, None).id
-    calendar_id = connect(engine, Provider.MICROSOFT, primary, credentials=tokens.to_dict(),
-                          token_expires_at=expiry,
-                          external_account_email=outlook.graph.user.upn)  # fmt: skip
+    calendar_id = connect_calendar(engine, Provider.MICROSOFT, primary,
+                                   credentials=tokens.to_dict(), token_expires_at=expiry,
+                                   external_account_email=outlook.graph.user.upn)  # fmt: skip
 
     def copy_of(title: str) -> str:
         (found,) = [e for e in outlook.events() if e.content.get("subject") == title]
@@ -157,7 +156,7 @@ def caldav_person(
     url = f"{server.home_url.rstrip('/')}/cal-{uuid.uuid4().hex[:8]}/"
     assert dav.request("MKCALENDAR", url).status_code == 201
     credentials = {"username": server.username, "password": server.password} if login else {}
-    calendar_id = connect(engine, Provider.CALDAV, httpx.URL(url).path,
+    calendar_id = connect_calendar(engine, Provider.CALDAV, httpx.URL(url).path,
                           server_url=server.base_url, credentials=credentials)  # fmt: skip
 
     def add(title: str, start: datetime) -> str:
@@ -206,7 +205,7 @@ def members(dav: httpx.Client, url: str) -> list[str]:
 def local_person(request: pytest.FixtureRequest, settings: Settings, engine: Engine,
                  store: tuple[StoreState, ServedApp]) -> Person:  # fmt: skip
     alice = store[0].add_calendar(f"alice-{uuid.uuid4().hex[:6]}")
-    calendar_id = connect(engine, Provider.LOCAL, alice.name, server_url=store[1].base_url)
+    calendar_id = connect_calendar(engine, Provider.LOCAL, alice.name, server_url=store[1].base_url)
 
     def move(event_id: str, start: datetime) -> None:
         event = alice.events()[event_id].event

@@ -8,24 +8,22 @@ counterpart does: each run's outcome is its own positive signal, so nothing wait
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from harness.google import BASE, USER, GoogleWorld, timed
 from harness.microsoft import BASE as OUTLOOK_BASE
-from harness.microsoft import GRAPH, Outlook
+from harness.microsoft import Outlook
+from harness.pipeline import NOWHERE, connect_calendar
 from sqlalchemy import Engine
 
 from config import Settings
-from models import Connection, ExternalCalendar, Provider, Tenant
+from models import ExternalCalendar, Provider
 from models.db import session_scope
 from providers.local.memory import MemoryCalendar
 from providers.microsoft.auth import MicrosoftTokens
-from sandbox.graph.harness import graph_harness
 from sandbox.server import ServedApp
 from sandbox.store import StoreState
 from sync.snapshot import RemoteEvent
@@ -33,20 +31,6 @@ from tasks.context import WorkerContext, build_context
 from tasks.runner import run_calendar
 
 HOUR = timedelta(hours=1)
-NOWHERE = "http://127.0.0.1:9"  # calsync's API: these runs need no callback
-
-
-@pytest.fixture(scope="module")
-def google_world() -> Iterator[GoogleWorld]:
-    world = GoogleWorld.start()
-    yield world
-    world.stop()
-
-
-@pytest.fixture(scope="module")
-def outlook() -> Iterator[Outlook]:
-    with graph_harness(GRAPH) as graph:
-        yield Outlook(graph)
 
 
 def block(wix: MemoryCalendar, title: str) -> RemoteEvent:
@@ -63,23 +47,6 @@ def unreadable(engine: Engine, calendar_id: str) -> dict[str, str]:
         calendar = db.get(ExternalCalendar, calendar_id)
         assert calendar is not None
         return {key: item["reason"] for key, item in (calendar.unreadable or {}).items()}
-
-
-def connect(engine: Engine, provider: Provider, remote_id: str, **connection: Any) -> str:
-    """Schedule s1 connected to one calendar, synced both ways; returns the calendar's id."""
-    with session_scope(engine) as db:
-        tenant = Tenant(wix_instance_id=f"instance-{uuid.uuid4().hex[:6]}")
-        db.add(tenant)
-        db.flush()
-        made = Connection(tenant_id=tenant.id, provider=provider, schedule_id="s1",
-                          sync_config={}, **connection)  # fmt: skip
-        db.add(made)
-        db.flush()
-        calendar = ExternalCalendar(connection_id=made.id, remote_id=remote_id, is_primary=True,
-                                    import_enabled=True, export_target=True)  # fmt: skip
-        db.add(calendar)
-        db.flush()
-        return calendar.id
 
 
 @dataclass
@@ -130,8 +97,9 @@ def test_a_google_event_missing_its_times_keeps_its_block_and_the_rest_syncs(
     wix = store[0].add_calendar("wix-s1")
     dentist = str(google.insert_event(USER, {"summary": "Dentist", **timed(BASE)})["id"])
     tokens = google_world.tokens()
-    calendar_id = connect(engine, Provider.GOOGLE, USER, credentials=tokens.to_dict(),
-                          token_expires_at=tokens.expiry, external_account_email=USER)  # fmt: skip
+    calendar_id = connect_calendar(engine, Provider.GOOGLE, USER,
+                                   credentials=tokens.to_dict(), token_expires_at=tokens.expiry,
+                                   external_account_email=USER)  # fmt: skip
 
     def damage() -> str:
         google.damage_event(USER, dentist, ["start", "end"])
@@ -164,9 +132,9 @@ def test_an_outlook_event_missing_its_times_and_type_keeps_its_block_and_the_res
     tokens = MicrosoftTokens(issued["access_token"], issued["refresh_token"], expiry,
                              outlook.graph.user.upn)  # fmt: skip
     primary = graph.calendar(user, None).id
-    calendar_id = connect(engine, Provider.MICROSOFT, primary, credentials=tokens.to_dict(),
-                          token_expires_at=expiry,
-                          external_account_email=outlook.graph.user.upn)  # fmt: skip
+    calendar_id = connect_calendar(engine, Provider.MICROSOFT, primary,
+                                   credentials=tokens.to_dict(), token_expires_at=expiry,
+                                   external_account_email=outlook.graph.user.upn)  # fmt: skip
 
     def damage() -> str:
         graph.damage_event(user, dentist, ["start", "end", "type"])
